@@ -71,18 +71,18 @@ type Watchdog struct {
 	keyErr   error
 	capHit   string // day a request was last refused for the cap, until the cap changes
 
-	proxy      *http.Server
-	proxyLn    net.Listener
-	control    *http.Server
-	controlLn  net.Listener
-	transport  http.RoundTripper
-	noControl  bool
-	subsMu     sync.Mutex
-	subs       map[chan struct{}]struct{}
-	otherWarn  sync.Map
-	badTokens  *guessLimiter
-	inflight   sync.WaitGroup
-	closeOnce  sync.Once
+	proxy     *http.Server
+	proxyLn   net.Listener
+	control   *http.Server
+	controlLn net.Listener
+	transport http.RoundTripper
+	noControl bool
+	subsMu    sync.Mutex
+	subs      map[chan struct{}]struct{}
+	otherWarn sync.Map
+	badTokens *guessLimiter
+	inflight  sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // Open prepares an engine: it takes the data directory's lock, reads

@@ -193,7 +193,9 @@ func wavFile(seconds int) []byte {
 	return b
 }
 
-func put32(b []byte, v uint32) { b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24) }
+func put32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+}
 
 // TestEveryEndpointMatchesTheBill drives each metered endpoint with go-openai
 // through the proxy and checks that the ledger charged what the stand-in

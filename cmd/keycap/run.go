@@ -178,4 +178,3 @@ func tooMany(e *env, fs *flag.FlagSet, max int) error {
 	}
 	return nil
 }
-

@@ -496,4 +496,3 @@ func (db *DB) DayEntries(ctx context.Context, day string) ([]Entry, error) {
 	}
 	return out, rows.Err()
 }
-

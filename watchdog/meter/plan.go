@@ -22,14 +22,14 @@ import (
 func asErr[T any](err error, target *T) bool { return errors.As(err, target) }
 
 type chatRequest struct {
-	Model               string          `json:"model"`
-	Messages            json.RawMessage `json:"messages"`
-	Prompt              json.RawMessage `json:"prompt"`
-	Tools               json.RawMessage `json:"tools"`
-	Functions           json.RawMessage `json:"functions"`
-	ResponseFormat      json.RawMessage `json:"response_format"`
-	Stream              *bool           `json:"stream"`
-	StreamOptions       *struct {
+	Model          string          `json:"model"`
+	Messages       json.RawMessage `json:"messages"`
+	Prompt         json.RawMessage `json:"prompt"`
+	Tools          json.RawMessage `json:"tools"`
+	Functions      json.RawMessage `json:"functions"`
+	ResponseFormat json.RawMessage `json:"response_format"`
+	Stream         *bool           `json:"stream"`
+	StreamOptions  *struct {
 		IncludeUsage *bool `json:"include_usage"`
 	} `json:"stream_options"`
 	N                   *int64   `json:"n"`

@@ -9,11 +9,11 @@ import (
 
 // usage is the union of the usage objects the OpenAI API reports.
 type usage struct {
-	PromptTokens     *int64 `json:"prompt_tokens"`
-	CompletionTokens *int64 `json:"completion_tokens"`
-	InputTokens      *int64 `json:"input_tokens"`
-	OutputTokens     *int64 `json:"output_tokens"`
-	Type             string `json:"type"`
+	PromptTokens     *int64   `json:"prompt_tokens"`
+	CompletionTokens *int64   `json:"completion_tokens"`
+	InputTokens      *int64   `json:"input_tokens"`
+	OutputTokens     *int64   `json:"output_tokens"`
+	Type             string   `json:"type"`
 	Seconds          *float64 `json:"seconds"`
 
 	PromptDetails     details `json:"prompt_tokens_details"`
