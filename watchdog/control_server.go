@@ -93,7 +93,7 @@ func (w *Watchdog) controlHandler() http.Handler {
 			reply(rw, nil, problem.Errorf(problem.Invalid, "a token budget cannot be negative"))
 			return
 		}
-		secret, info, err := w.IssueToken(r.Context(), req.Label, req.TTL, req.Budget)
+		secret, info, err := w.NewToken(r.Context(), TokenOptions{Label: req.Label, TTL: req.TTL, Budget: req.Budget, Rehearse: req.Rehearse})
 		reply(rw, control.TokenResponse{Token: secret, Info: info, ProxyURL: w.ProxyURL()}, err)
 	})
 	mux.HandleFunc("GET /tokens", func(rw http.ResponseWriter, r *http.Request) { reply(rw, w.tokens.list(w.now()), nil) })
@@ -141,8 +141,22 @@ func (w *Watchdog) controlHandler() http.Handler {
 		reply(rw, control.RevokeResponse{Revoked: n}, err)
 	})
 	mux.HandleFunc("GET /log", func(rw http.ResponseWriter, r *http.Request) {
+		if id := r.URL.Query().Get("token"); id != "" {
+			es, err := w.ledger.TokenEntries(r.Context(), id)
+			reply(rw, es, err)
+			return
+		}
 		es, err := w.ledger.Recent(r.Context(), limit(r))
 		reply(rw, es, err)
+	})
+	mux.HandleFunc("PUT /rehearsal", func(rw http.ResponseWriter, r *http.Request) {
+		var req control.RehearsalRequest
+		if err := read(r, &req); err != nil {
+			reply(rw, nil, err)
+			return
+		}
+		err := w.SetRehearsing(req.On)
+		reply(rw, w.Status(), err)
 	})
 	mux.HandleFunc("GET /events", func(rw http.ResponseWriter, r *http.Request) {
 		es, err := w.ledger.Events(r.Context(), limit(r))

@@ -28,7 +28,11 @@ type ticket struct {
 	token ledger.Token
 	key   string
 	path  string
-	once  sync.Once
+	// rehearse sends the request to the stand-in and charges it to the
+	// rehearsal account.
+	rehearse bool
+	acct     *budget.Budget
+	once     sync.Once
 }
 
 type ticketKey struct{}
@@ -127,8 +131,13 @@ func (w *Watchdog) admit(r *http.Request) (*ticket, error) {
 	w.mu.RLock()
 	key, keyErr, m := w.key, w.keyErr, w.meter
 	w.mu.RUnlock()
-	if keyErr != nil {
-		return nil, problem.Errorf(problem.Upstream, "keycap has no OpenAI API key yet: run `keycap key set` (it reads the key from stdin) or enter it in Settings")
+	rehearse := tok.Rehearse || w.Rehearsing()
+	if keyErr != nil && !rehearse {
+		return nil, problem.Errorf(problem.NoKey, "keycap has no OpenAI API key yet: run `keycap key set` (it reads the key from stdin) or enter it in Settings")
+	}
+	acct := w.budget
+	if rehearse {
+		acct, key = w.rehearsal, w.stand.key
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, meter.MaxBody))
 	if err != nil {
@@ -149,24 +158,26 @@ func (w *Watchdog) admit(r *http.Request) (*ticket, error) {
 		}
 	}
 	now := w.now()
-	hold, err := w.budget.Reserve(now, tok.ID, plan.Estimate)
+	hold, err := acct.Reserve(now, tok.ID, plan.Estimate)
 	if err != nil {
-		w.refused(err, tok)
+		if !rehearse {
+			w.refused(err, tok)
+		}
 		return nil, err
 	}
 	id, err := w.ledger.Reserve(r.Context(), ledger.Entry{
 		Start: now, Day: hold.Day, TokenID: tok.ID, Label: tok.Label, Method: r.Method, Path: rel,
 		Endpoint: string(ep), Model: plan.Model, Card: plan.Card, Stream: plan.Stream, Estimate: plan.Estimate,
-		Exact: plan.Exact, Units: plan.Units, Fingerprint: plan.Fingerprint, Note: plan.Note,
+		Exact: plan.Exact, Units: plan.Units, Fingerprint: plan.Fingerprint, Note: plan.Note, Rehearsed: rehearse,
 	})
 	if err != nil {
 		// Fail closed: spend we cannot record is spend we do not allow.
-		w.budget.Release(hold)
+		acct.Release(hold)
 		return nil, &problem.Error{Code: problem.LedgerUnavailable, Err: err,
 			Message: "keycap: the request was refused because keycap cannot write its ledger (disk full or read-only?); see `keycap serve --debug`"}
 	}
 	w.changed()
-	return &ticket{id: id, hold: hold, plan: plan, token: tok, key: key, path: rel}, nil
+	return &ticket{id: id, hold: hold, plan: plan, token: tok, key: key, path: rel, rehearse: rehearse, acct: acct}, nil
 }
 
 // refused records the first cap refusal of a day as an event.
@@ -189,6 +200,9 @@ func (w *Watchdog) rewrite(pr *httputil.ProxyRequest) {
 	w.mu.RLock()
 	up := w.upstream
 	w.mu.RUnlock()
+	if t.rehearse {
+		up = w.stand.url
+	}
 	pr.Out.URL.Path, pr.Out.URL.RawPath = t.path, ""
 	pr.SetURL(up)
 	pr.Out.Header.Set("Authorization", "Bearer "+t.key)
@@ -254,7 +268,15 @@ func upstreamErrText(err error) string {
 func (w *Watchdog) settle(t *ticket, status int, sent, complete bool, r meter.Reading, reqID string) {
 	t.once.Do(func() {
 		s := t.plan.Settle(status, sent, complete, r)
-		w.budget.Settle(t.hold, s.Cost, t.plan.Model, t.token.Label)
+		if t.plan.Endpoint == meter.Other && r.Found && status < 400 {
+			w.mu.RLock()
+			m := w.meter
+			w.mu.RUnlock()
+			if c, ok := m.PriceUsage(r.Model, r.Units); ok && c > 0 {
+				s.Cost, s.Units, s.Note = c, r.Units, "endpoint not metered, but it reported usage: charged for it"
+			}
+		}
+		t.acct.Settle(t.hold, s.Cost, t.plan.Model, t.token.Label)
 		if err := w.ledger.Settle(context.Background(), t.id, w.now(), s, status, reqID); err != nil {
 			// The row stays reserved and is counted at its estimate at the
 			// next start: never less than was spent.

@@ -22,9 +22,10 @@ const TokenPrefix = "kc-"
 
 // tokenStore keeps the live tokens' hashes in memory, backed by the ledger.
 type tokenStore struct {
-	db     *ledger.DB
-	now    func() time.Time
-	budget *budget.Budget
+	db        *ledger.DB
+	now       func() time.Time
+	budget    *budget.Budget
+	rehearsal *budget.Budget
 
 	mu   sync.RWMutex
 	live map[[32]byte]ledger.Token
@@ -48,13 +49,21 @@ func (s *tokenStore) load(ctx context.Context) error {
 	s.live = map[[32]byte]ledger.Token{}
 	for _, t := range toks {
 		s.live[[32]byte(t.Hash)] = t
-		s.budget.Track(t.ID, t.Budget, spent[t.ID])
+		s.account(t).Track(t.ID, t.Budget, spent[t.ID])
 	}
 	return nil
 }
 
+// account is the budget a token's requests are charged to.
+func (s *tokenStore) account(t ledger.Token) *budget.Budget {
+	if t.Rehearse {
+		return s.rehearsal
+	}
+	return s.budget
+}
+
 // issue makes a token with 256 random bits; only its hash is kept.
-func (s *tokenStore) issue(ctx context.Context, label string, ttl time.Duration, limit money.USD) (string, ledger.Token, error) {
+func (s *tokenStore) issue(ctx context.Context, label string, ttl time.Duration, limit money.USD, rehearse bool) (string, ledger.Token, error) {
 	if ttl <= 0 || ttl > config.MaxTokenTTL {
 		return "", ledger.Token{}, problem.Errorf(problem.Invalid, "a token lives at most 24h; ask for a --ttl between 1s and 24h")
 	}
@@ -72,14 +81,14 @@ func (s *tokenStore) issue(ctx context.Context, label string, ttl time.Duration,
 	secret := TokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
 	h := tokenHash(secret)
 	now := s.now()
-	t := ledger.Token{ID: "tok_" + hex.EncodeToString(h[:5]), Hash: h, Label: label, Created: now, Expires: now.Add(ttl), Budget: limit}
+	t := ledger.Token{ID: "tok_" + hex.EncodeToString(h[:5]), Hash: h, Label: label, Created: now, Expires: now.Add(ttl), Budget: limit, Rehearse: rehearse}
 	if err := s.db.PutToken(ctx, t); err != nil {
 		return "", ledger.Token{}, problem.Wrap(err, "cannot store the token")
 	}
 	s.mu.Lock()
 	s.live[[32]byte(h)] = t
 	s.mu.Unlock()
-	s.budget.Track(t.ID, limit, 0)
+	s.account(t).Track(t.ID, limit, 0)
 	return secret, t, nil
 }
 
@@ -120,7 +129,7 @@ func (s *tokenStore) revoke(ctx context.Context, ids ...string) (int64, error) {
 	for h, t := range s.live {
 		if len(ids) == 0 || want[t.ID] {
 			delete(s.live, h)
-			s.budget.Forget(t.ID)
+			s.account(t).Forget(t.ID)
 		}
 	}
 	return n, nil
@@ -174,12 +183,33 @@ func (g *guessLimiter) blocked() bool {
 // IssueToken makes a token for a script. It is refused while paused or
 // once the day's cap is reached, with the reason.
 func (w *Watchdog) IssueToken(ctx context.Context, label string, ttl time.Duration, limit money.USD) (string, ledger.Token, error) {
-	s := w.budget.Snapshot(w.now())
+	return w.NewToken(ctx, TokenOptions{Label: label, TTL: ttl, Budget: limit})
+}
+
+// TokenOptions describe a token to issue.
+type TokenOptions struct {
+	Label  string
+	TTL    time.Duration // 0: the configured default
+	Budget money.USD     // 0: only the daily cap
+	// Rehearse sends the token's requests to the built-in stand-in.
+	Rehearse bool
+}
+
+// NewToken makes a token for a script. A real token is refused while paused
+// or once the day's cap is reached, with the reason; a rehearsal token only
+// while paused.
+func (w *Watchdog) NewToken(ctx context.Context, o TokenOptions) (string, ledger.Token, error) {
+	label, ttl, limit := o.Label, o.TTL, o.Budget
+	acct := w.budget
+	if o.Rehearse {
+		acct = w.rehearsal
+	}
+	s := acct.Snapshot(w.now())
 	if s.Paused != "" {
 		return "", ledger.Token{}, problem.Errorf(problem.Paused, "keycap is paused (%s), so no new tokens are issued. Resume with `keycap resume` or from the tray", s.Paused)
 	}
 	w.mu.RLock()
-	hit := w.capHit == s.Day
+	hit := w.capHit == s.Day && !o.Rehearse
 	w.mu.RUnlock()
 	if s.Spent >= s.Cap || hit {
 		return "", ledger.Token{}, problem.Errorf(problem.DailyCapReached, "today's cap is reached (%s of %s spent), so no new tokens are issued. Raise it with `keycap cap <dollars>` or wait for tomorrow", s.Spent, s.Cap)
@@ -187,7 +217,7 @@ func (w *Watchdog) IssueToken(ctx context.Context, label string, ttl time.Durati
 	if ttl == 0 {
 		ttl = w.Config().TokenTTL.Duration
 	}
-	secret, t, err := w.tokens.issue(ctx, label, ttl, limit)
+	secret, t, err := w.tokens.issue(ctx, label, ttl, limit, o.Rehearse)
 	if err == nil {
 		w.log.Info("token issued", "id", t.ID, "label", t.Label, "expires", t.Expires)
 		w.changed()

@@ -59,7 +59,10 @@ type Watchdog struct {
 	lock     *os.File
 	ledger   *ledger.DB
 	budget   *budget.Budget
-	tokens   *tokenStore
+	// rehearsal accounts for rehearsed requests apart from real spend,
+	// under the same cap.
+	rehearsal *budget.Budget
+	tokens    *tokenStore
 	started  time.Time
 	recovred int
 
@@ -70,6 +73,9 @@ type Watchdog struct {
 	key      string
 	keyErr   error
 	capHit   string // day a request was last refused for the cap, until the cap changes
+	rehearse bool   // every request goes to the stand-in
+
+	stand     *rehearsalServer
 
 	proxy     *http.Server
 	proxyLn   net.Listener
@@ -149,15 +155,22 @@ func Open(o Options) (*Watchdog, error) {
 	w.recovred = n
 	loc, _ := cfg.Location()
 	w.budget = budget.New(cfg.Cap(), loc, w.started)
+	w.rehearsal = budget.New(cfg.Cap(), loc, w.started)
 	if err := w.loadDay(ctx); err != nil {
 		return nil, err
+	}
+	if r, err := db.State(ctx, "rehearsing"); err != nil {
+		return nil, err
+	} else {
+		w.rehearse = r == "on"
 	}
 	if paused, err := db.State(ctx, "paused"); err != nil {
 		return nil, err
 	} else if paused != "" {
 		w.budget.Pause(paused)
+		w.rehearsal.Pause(paused)
 	}
-	w.tokens = &tokenStore{db: db, now: w.now, budget: w.budget}
+	w.tokens = &tokenStore{db: db, now: w.now, budget: w.budget, rehearsal: w.rehearsal}
 	if err := w.tokens.load(ctx); err != nil {
 		return nil, err
 	}
@@ -199,6 +212,11 @@ func (w *Watchdog) loadDay(ctx context.Context) error {
 		return err
 	}
 	w.budget.Load(s.Day, t.Spent, t.Requests, t.ByModel, t.ByLabel)
+	r, err := w.ledger.RehearsedDayTotals(ctx, s.Day)
+	if err != nil {
+		return err
+	}
+	w.rehearsal.Load(s.Day, r.Spent, r.Requests, r.ByModel, r.ByLabel)
 	return nil
 }
 
@@ -227,6 +245,11 @@ func (w *Watchdog) listen(addr string) error {
 		w.transport = defaultTransport()
 	}
 	w.proxy = &http.Server{Handler: w.proxyHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(w.log.Handler(), slog.LevelDebug)}
+	stand, err := startRehearsal(w.log)
+	if err != nil {
+		return err
+	}
+	w.stand = stand
 	if w.noControl {
 		return nil
 	}
@@ -314,6 +337,9 @@ func (w *Watchdog) Close() error {
 		if w.controlLn != nil {
 			os.Remove(filepath.Join(w.home, control.SocketName))
 		}
+		if w.stand != nil {
+			w.stand.close()
+		}
 		if w.ledger != nil {
 			err = w.ledger.Close()
 		}
@@ -375,6 +401,8 @@ func (w *Watchdog) Status() control.Status {
 		Paused: s.Paused != "", PauseWhy: s.Paused, KeyPresent: keyErr == nil, ProxyURL: w.ProxyURL(), Upstream: cfg.Upstream,
 		LiveTokens: w.tokens.count(now), PID: os.Getpid(), Home: w.home, Started: w.started, Recovered: w.recovred,
 	}
+	r := w.rehearsal.Snapshot(now)
+	st.RehearsedSpent, st.RehearsedRequests, st.Rehearsing = r.Spent, r.Requests, w.Rehearsing()
 	if keyErr == nil {
 		st.Key = redact(key)
 	} else {
@@ -402,6 +430,7 @@ func (w *Watchdog) SetCap(c money.USD) error {
 	w.cfg, w.capHit = cfg, ""
 	w.mu.Unlock()
 	w.budget.SetCap(c)
+	w.rehearsal.SetCap(c)
 	w.event("cap_changed", "", c, fmt.Sprintf("daily cap changed from %s to %s", old, c))
 	return nil
 }
@@ -420,10 +449,12 @@ func (w *Watchdog) UpdateConfig(cfg config.Config) error {
 		return err
 	}
 	w.budget.SetCap(cfg.Cap())
+	w.rehearsal.SetCap(cfg.Cap())
 	w.mu.Lock()
 	w.capHit = ""
 	w.mu.Unlock()
 	loc, _ := cfg.Location()
+	w.rehearsal.SetLocation(loc, w.now())
 	if w.budget.SetLocation(loc, w.now()) {
 		if err := w.loadDay(context.Background()); err != nil {
 			return err
@@ -442,6 +473,7 @@ func (w *Watchdog) Pause(reason string) error {
 		return err
 	}
 	w.budget.Pause(reason)
+	w.rehearsal.Pause(reason)
 	w.event("paused", "", 0, "all requests paused ("+reason+")")
 	return nil
 }
@@ -452,7 +484,36 @@ func (w *Watchdog) Resume() error {
 		return err
 	}
 	w.budget.Resume()
+	w.rehearsal.Resume()
 	w.event("resumed", "", 0, "requests resumed")
+	return nil
+}
+
+// Rehearsing reports whether every request goes to the stand-in.
+func (w *Watchdog) Rehearsing() bool {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.rehearse
+}
+
+// SetRehearsing sends every request (on) or only rehearsal tokens' (off)
+// to the built-in stand-in for the OpenAI API. It survives restarts.
+func (w *Watchdog) SetRehearsing(on bool) error {
+	v := ""
+	if on {
+		v = "on"
+	}
+	if err := w.ledger.SetState(context.Background(), "rehearsing", v); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.rehearse = on
+	w.mu.Unlock()
+	msg := "rehearsal mode off: requests go to the real API again"
+	if on {
+		msg = "rehearsal mode on: requests go to keycap's stand-in; nothing is paid"
+	}
+	w.event("rehearsal", "", 0, msg)
 	return nil
 }
 

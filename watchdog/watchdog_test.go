@@ -757,3 +757,65 @@ func TestKeyNeverWritten(t *testing.T) {
 		t.Error("no log written: the test would prove nothing")
 	}
 }
+
+// TestRehearsalNeverLeavesTheMachine runs the same requests for real and
+// rehearsed: the rehearsal reaches no upstream, costs nothing against the
+// cap, and prices the run as the real one was billed.
+func TestRehearsalNeverLeavesTheMachine(t *testing.T) {
+	h := MustStart(t)
+	ctx := context.Background()
+	script := func(c *openai.Client) {
+		t.Helper()
+		r, err := c.CreateSpeech(ctx, openai.CreateSpeechRequest{Model: openai.TTSModel1, Voice: openai.VoiceAlloy, Input: strings.Repeat("chatlog.md says hello. ", 100)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, r)
+		r.Close()
+		img, err := c.CreateImage(ctx, openai.ImageRequest{Model: openai.CreateImageModelDallE3, Prompt: "London", ResponseFormat: openai.CreateImageResponseFormatB64JSON})
+		if err != nil || len(img.Data) != 1 || img.Data[0].B64JSON == "" {
+			t.Fatalf("rehearsed image: %v %+v", err, img)
+		}
+		if _, err := c.CreateChatCompletion(ctx, openai.ChatCompletionRequest{Model: "gpt-4o-mini", MaxCompletionTokens: 40,
+			Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "Price of a ticket to Paris?"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script(h.client(t, "real.py"))
+	h.settled(t)
+	bill := money.FromFloat(h.up.Bill())
+	h.up.Reset()
+
+	tok, _, err := h.w.NewToken(ctx, TokenOptions{Label: "rehearse.py", TTL: time.Hour, Rehearse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := openai.DefaultConfig(tok)
+	cfg.BaseURL = h.w.ProxyURL()
+	before := h.w.Status()
+	script(openai.NewClientWithConfig(cfg))
+	h.settled(t)
+	if n := len(h.up.Requests()); n != 0 {
+		t.Errorf("upstream saw %d rehearsed requests", n)
+	}
+	st := h.w.Status()
+	if st.Spent != before.Spent || st.RehearsedRequests != 3 {
+		t.Errorf("real spend moved from %d to %d; rehearsed requests %d", before.Spent, st.Spent, st.RehearsedRequests)
+	}
+	if d := float64(st.RehearsedSpent-bill) / float64(bill); d < -0.10 || d > 0.10 {
+		t.Errorf("rehearsal priced at %s, the real run was billed %s", st.RehearsedSpent, bill)
+	}
+	es, _ := h.w.Ledger().Recent(ctx, 3)
+	for _, e := range es {
+		if !e.Rehearsed {
+			t.Errorf("entry %d not marked rehearsed", e.ID)
+		}
+	}
+	// Rehearsal mode for everyone: a real token is rehearsed too.
+	h.w.SetRehearsing(true)
+	script(h.client(t, "real-again.py"))
+	h.settled(t)
+	if n := len(h.up.Requests()); n != 0 {
+		t.Errorf("upstream saw %d requests in rehearsal mode", n)
+	}
+}

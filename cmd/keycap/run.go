@@ -31,6 +31,8 @@ Usage:
   keycap revoke ID | --all    revoke tokens
   keycap log                  recent requests
   keycap events               recent events (cap reached, pauses, recoveries)
+  keycap rehearse on|off      send every request to keycap's free stand-in for OpenAI
+  keycap exec --rehearse -- CMD  rehearse one script: free, priced as if real, with a summary
 
 Add --json to status, log, events, token for stable machine-readable output.
 Data directory: $KEYCAP_HOME, or your config directory + keycap.
@@ -125,6 +127,8 @@ func dispatch(ctx context.Context, e *env, cmd string, args []string) error {
 		return runLog(ctx, e, args)
 	case "events":
 		return runEvents(ctx, e, args)
+	case "rehearse":
+		return runRehearse(ctx, e, args)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(e.stdout, usage)
 		return nil

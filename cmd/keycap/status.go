@@ -54,6 +54,12 @@ func printStatus(e *env, s control.Status) {
 		fmt.Fprintf(w, "By model:  %s\n", shares(s.ByModel))
 		fmt.Fprintf(w, "By script: %s\n", shares(s.ByLabel))
 	}
+	if s.Rehearsing {
+		fmt.Fprintln(w, "Rehearsal mode: ON — requests go to keycap's stand-in, nothing is paid (`keycap rehearse off` to stop)")
+	}
+	if s.RehearsedRequests > 0 {
+		fmt.Fprintf(w, "Rehearsed today: %d requests that would have cost %s (not counted against the cap)\n", s.RehearsedRequests, s.RehearsedSpent)
+	}
 	if s.Recovered > 0 {
 		fmt.Fprintf(w, "Note: %d request(s) were in flight when keycap last stopped; they are counted at their estimate.\n", s.Recovered)
 	}

@@ -19,13 +19,14 @@ import (
 
 // tokenFlags are the flags of token, env and exec.
 type tokenFlags struct {
-	ttl    time.Duration
-	label  string
-	budget string
+	ttl      time.Duration
+	label    string
+	budget   string
+	rehearse bool
 }
 
 func (t *tokenFlags) request(defaultLabel string) (control.TokenRequest, error) {
-	r := control.TokenRequest{Label: t.label, TTL: t.ttl}
+	r := control.TokenRequest{Label: t.label, TTL: t.ttl, Rehearse: t.rehearse}
 	if r.Label == "" {
 		r.Label = defaultLabel
 	}
@@ -45,7 +46,9 @@ func (t *tokenFlags) request(defaultLabel string) (control.TokenRequest, error) 
 func addTokenFlags(fs interface {
 	DurationVar(*time.Duration, string, time.Duration, string)
 	StringVar(*string, string, string, string)
+	BoolVar(*bool, string, bool, string)
 }, t *tokenFlags) {
+	fs.BoolVar(&t.rehearse, "rehearse", false, "send requests to keycap's built-in stand-in for OpenAI: free, nothing leaves the machine, priced as if real")
 	fs.DurationVar(&t.ttl, "ttl", 0, "how long the token lives (default from config.toml, 1h; at most 24h)")
 	fs.StringVar(&t.label, "label", "", "name of the script, shown in status and the tray")
 	fs.StringVar(&t.budget, "budget", "", "most this token may spend, in dollars (default: only the daily cap)")
@@ -134,8 +137,16 @@ func runExec(ctx context.Context, e *env, args []string) error {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, e.stdout, e.stderr
 	cmd.Env = append(withoutVars(os.Environ(), "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"),
 		"OPENAI_API_KEY="+t.Token, "OPENAI_BASE_URL="+t.ProxyURL, "OPENAI_API_BASE="+t.ProxyURL)
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("cannot run %s: %w", cmdArgs[0], unwrapExec(err))
+	}
+	if tf.rehearse {
+		defer func() {
+			if err := printRehearsal(context.WithoutCancel(ctx), e, t.Info.ID, t.Info.Label, started); err != nil {
+				fmt.Fprintln(e.stderr, sentence(err))
+			}
+		}()
 	}
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)

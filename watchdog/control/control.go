@@ -52,6 +52,11 @@ type Status struct {
 	Home       string         `json:"home"`
 	Started    time.Time      `json:"started_at"`
 	Recovered  int            `json:"recovered_reservations,omitempty"`
+	// Rehearsing is true while every request goes to the stand-in.
+	Rehearsing bool `json:"rehearsing"`
+	// RehearsedSpent is what today's rehearsed requests would have cost.
+	RehearsedSpent    money.USD `json:"rehearsed_spent_usd"`
+	RehearsedRequests int64     `json:"rehearsed_requests"`
 }
 
 // TokenRequest asks for a new token.
@@ -59,6 +64,9 @@ type TokenRequest struct {
 	Label  string        `json:"label"`
 	TTL    time.Duration `json:"ttl"`
 	Budget money.USD     `json:"budget_usd"`
+	// Rehearse sends the token's requests to keycap's built-in stand-in
+	// for the OpenAI API: nothing leaves the machine and nothing is paid.
+	Rehearse bool `json:"rehearse,omitempty"`
 }
 
 // TokenResponse carries a new token. The token itself is shown once.
@@ -193,6 +201,23 @@ func (c *Client) Revoke(ctx context.Context, r RevokeRequest) (RevokeResponse, e
 func (c *Client) Log(ctx context.Context, limit int) ([]ledger.Entry, error) {
 	var out []ledger.Entry
 	return out, c.do(ctx, "GET", "/log?limit="+url.QueryEscape(strconv.Itoa(limit)), nil, &out)
+}
+
+// TokenLog returns every request made with one token, oldest first.
+func (c *Client) TokenLog(ctx context.Context, tokenID string) ([]ledger.Entry, error) {
+	var out []ledger.Entry
+	return out, c.do(ctx, "GET", "/log?token="+url.QueryEscape(tokenID), nil, &out)
+}
+
+// SetRehearsing turns rehearsal of every request on or off.
+func (c *Client) SetRehearsing(ctx context.Context, on bool) (Status, error) {
+	var s Status
+	return s, c.do(ctx, "PUT", "/rehearsal", RehearsalRequest{On: on}, &s)
+}
+
+// RehearsalRequest turns rehearsal of every request on or off.
+type RehearsalRequest struct {
+	On bool `json:"on"`
 }
 
 // Events returns the latest events, newest first.

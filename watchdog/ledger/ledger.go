@@ -66,7 +66,8 @@ CREATE TABLE IF NOT EXISTS tokens (
 	created_at INTEGER NOT NULL,
 	expires_at INTEGER NOT NULL,
 	budget INTEGER NOT NULL DEFAULT 0,
-	revoked_at INTEGER NOT NULL DEFAULT 0
+	revoked_at INTEGER NOT NULL DEFAULT 0,
+	rehearse INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS events (
 	id INTEGER PRIMARY KEY,
@@ -227,12 +228,21 @@ type Totals struct {
 	ByLabel   map[string]money.USD `json:"by_label"`
 }
 
-// DayTotals adds up the real (not rehearsed) requests of one local day,
-// reservations at their estimate.
+// DayTotals adds up the real requests of one local day, reservations at
+// their estimate.
 func (db *DB) DayTotals(ctx context.Context, day string) (Totals, error) {
+	return db.dayTotals(ctx, day, false)
+}
+
+// RehearsedDayTotals adds up the rehearsed requests of one local day.
+func (db *DB) RehearsedDayTotals(ctx context.Context, day string) (Totals, error) {
+	return db.dayTotals(ctx, day, true)
+}
+
+func (db *DB) dayTotals(ctx context.Context, day string, rehearsed bool) (Totals, error) {
 	t := Totals{ByModel: map[string]money.USD{}, ByLabel: map[string]money.USD{}}
 	rows, err := db.r.QueryContext(ctx, `SELECT model, label, SUM(COALESCE(cost, estimate)), COUNT(*), SUM(exact = 0)
-		FROM requests WHERE day = ? AND rehearsed = 0 GROUP BY model, label`, day)
+		FROM requests WHERE day = ? AND rehearsed = ? GROUP BY model, label`, day, rehearsed)
 	if err != nil {
 		return t, fmt.Errorf("read day totals: %w", err)
 	}
@@ -335,12 +345,14 @@ type Token struct {
 	Expires   time.Time `json:"expires_at"`
 	Budget    money.USD `json:"budget_micros,omitempty"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	// Rehearse sends the token's requests to the built-in stand-in.
+	Rehearse bool `json:"rehearse,omitempty"`
 }
 
 // PutToken stores a new token.
 func (db *DB) PutToken(ctx context.Context, t Token) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO tokens (id, hash, label, created_at, expires_at, budget) VALUES (?,?,?,?,?,?)`,
-		t.ID, t.Hash, t.Label, t.Created.UnixMilli(), t.Expires.UnixMilli(), int64(t.Budget))
+	_, err := db.w.ExecContext(ctx, `INSERT INTO tokens (id, hash, label, created_at, expires_at, budget, rehearse) VALUES (?,?,?,?,?,?,?)`,
+		t.ID, t.Hash, t.Label, t.Created.UnixMilli(), t.Expires.UnixMilli(), int64(t.Budget), t.Rehearse)
 	if err != nil {
 		return fmt.Errorf("store token: %w", err)
 	}
@@ -349,7 +361,7 @@ func (db *DB) PutToken(ctx context.Context, t Token) error {
 
 // LiveTokens returns the tokens not revoked and not expired at now.
 func (db *DB) LiveTokens(ctx context.Context, now time.Time) ([]Token, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT id, hash, label, created_at, expires_at, budget FROM tokens
+	rows, err := db.r.QueryContext(ctx, `SELECT id, hash, label, created_at, expires_at, budget, rehearse FROM tokens
 		WHERE revoked_at = 0 AND expires_at > ? ORDER BY created_at`, now.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("read tokens: %w", err)
@@ -359,7 +371,7 @@ func (db *DB) LiveTokens(ctx context.Context, now time.Time) ([]Token, error) {
 	for rows.Next() {
 		var t Token
 		var c, e, b int64
-		if err := rows.Scan(&t.ID, &t.Hash, &t.Label, &c, &e, &b); err != nil {
+		if err := rows.Scan(&t.ID, &t.Hash, &t.Label, &c, &e, &b, &t.Rehearse); err != nil {
 			return nil, fmt.Errorf("read tokens: %w", err)
 		}
 		t.Created, t.Expires, t.Budget = time.UnixMilli(c), time.UnixMilli(e), money.USD(b)
@@ -491,6 +503,24 @@ func (db *DB) DayEntries(ctx context.Context, day string) ([]Entry, error) {
 		e, err := scanEntry(rows)
 		if err != nil {
 			return nil, fmt.Errorf("read day: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// TokenEntries returns every request made with one token, oldest first.
+func (db *DB) TokenEntries(ctx context.Context, tokenID string) ([]Entry, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+entryCols+` FROM requests WHERE token_id = ? ORDER BY id`, tokenID)
+	if err != nil {
+		return nil, fmt.Errorf("read token requests: %w", err)
+	}
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read token requests: %w", err)
 		}
 		out = append(out, e)
 	}

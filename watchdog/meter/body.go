@@ -22,7 +22,7 @@ func (p *Plan) WrapBody(rc io.ReadCloser, sse bool, done func(r Reading, complet
 	return b
 }
 
-var topKeys = map[string]bool{"usage": true, "duration": true}
+var topKeys = map[string]bool{"usage": true, "duration": true, "model": true}
 
 // Body is a metered response body; see WrapBody.
 type Body struct {
@@ -85,12 +85,15 @@ func (b *Body) Close() error {
 func (b *Body) finish(complete bool) {
 	b.once.Do(func() {
 		if !b.sse {
+			if m, ok := b.scan.found["model"]; ok {
+				json.Unmarshal(m, &b.reading.Model)
+			}
 			if u, ok := b.scan.found["usage"]; ok {
 				b.reading.add(b.plan.Endpoint, u)
 			}
 			if d, ok := b.scan.found["duration"]; ok && !b.reading.Found && (b.plan.Endpoint == Transcriptions || b.plan.Endpoint == Translations) {
 				if s, err := strconv.ParseFloat(string(bytes.TrimSpace(d)), 64); err == nil && s >= 0 {
-					b.reading = Reading{Units: Units{Seconds: s}, Found: true}
+					b.reading = Reading{Units: Units{Seconds: s}, Found: true, Model: b.reading.Model}
 				}
 			}
 		}

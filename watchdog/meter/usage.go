@@ -35,6 +35,8 @@ type details struct {
 type Reading struct {
 	Units Units
 	Found bool
+	// Model is the model the response names, when it names one.
+	Model string
 }
 
 func (r *Reading) add(ep Endpoint, raw []byte) {
@@ -141,4 +143,14 @@ func (p *Plan) cost(u Units) money.USD {
 		return p.price.CharacterCost(p.Units.Characters)
 	}
 	return p.price.TokenCost(u.Tokens, p.tier)
+}
+
+// PriceUsage prices token usage that an endpoint keycap does not meter
+// reported for model; ok is false when the model has no price.
+func (m *Meter) PriceUsage(model string, u Units) (money.USD, bool) {
+	p, _, ok := m.Prices.Lookup(model)
+	if !ok {
+		return 0, false
+	}
+	return p.TokenCost(u.Tokens, pricing.TierDefault), true
 }

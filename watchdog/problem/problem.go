@@ -25,6 +25,7 @@ const (
 	Paused             = "paused"
 	UnknownPrice       = "unknown_price"
 	LedgerUnavailable  = "ledger_unavailable"
+	NoKey              = "no_api_key"
 	Upstream           = "upstream_unavailable"
 	Internal           = "internal"
 )
@@ -103,7 +104,7 @@ func Status(code string) int {
 		return http.StatusNotFound
 	case DailyCapReached, TokenBudgetReached, Paused:
 		return http.StatusTooManyRequests
-	case LedgerUnavailable:
+	case LedgerUnavailable, NoKey:
 		return http.StatusServiceUnavailable
 	case Upstream:
 		return http.StatusBadGateway
@@ -117,7 +118,7 @@ func openAIType(code string) string {
 	switch code {
 	case DailyCapReached, TokenBudgetReached, Paused:
 		return "insufficient_quota"
-	case Internal, LedgerUnavailable, Upstream:
+	case Internal, LedgerUnavailable, Upstream, NoKey:
 		return "server_error"
 	default:
 		return "invalid_request_error"
