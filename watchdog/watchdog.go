@@ -52,19 +52,19 @@ type Options struct {
 
 // Watchdog is a running engine. Open it, Run it, Close it.
 type Watchdog struct {
-	home     string
-	now      func() time.Time
-	log      *slog.Logger
-	keyFn    func() (string, error)
-	lock     *os.File
-	ledger   *ledger.DB
-	budget   *budget.Budget
+	home   string
+	now    func() time.Time
+	log    *slog.Logger
+	keyFn  func() (string, error)
+	lock   *os.File
+	ledger *ledger.DB
+	budget *budget.Budget
 	// rehearsal accounts for rehearsed requests apart from real spend,
 	// under the same cap.
 	rehearsal *budget.Budget
 	tokens    *tokenStore
-	started  time.Time
-	recovred int
+	started   time.Time
+	recovred  int
 
 	mu       sync.RWMutex
 	cfg      config.Config
@@ -75,7 +75,7 @@ type Watchdog struct {
 	capHit   string // day a request was last refused for the cap, until the cap changes
 	rehearse bool   // every request goes to the stand-in
 
-	stand     *rehearsalServer
+	stand *rehearsalServer
 
 	proxy     *http.Server
 	proxyLn   net.Listener
