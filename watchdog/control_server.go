@@ -149,6 +149,27 @@ func (w *Watchdog) controlHandler() http.Handler {
 		es, err := w.ledger.Recent(r.Context(), limit(r))
 		reply(rw, es, err)
 	})
+	mux.HandleFunc("POST /allow", func(rw http.ResponseWriter, r *http.Request) {
+		var req control.AllowRequest
+		if err := read(r, &req); err != nil {
+			reply(rw, nil, err)
+			return
+		}
+		if !req.All && req.Who == "" {
+			reply(rw, nil, problem.Errorf(problem.Invalid, "say which block to lift (its id, the script or the token) or all"))
+			return
+		}
+		who := req.Who
+		if req.All {
+			who = ""
+		}
+		n := w.Allow(who)
+		if n == 0 && !req.All {
+			reply(rw, nil, problem.Errorf(problem.NotFound, "no loop block matches %q (see `keycap status`)", req.Who))
+			return
+		}
+		reply(rw, control.AllowResponse{Lifted: n}, nil)
+	})
 	mux.HandleFunc("PUT /rehearsal", func(rw http.ResponseWriter, r *http.Request) {
 		var req control.RehearsalRequest
 		if err := read(r, &req); err != nil {

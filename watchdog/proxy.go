@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/keycap/keycap/watchdog/budget"
+	"github.com/keycap/keycap/watchdog/guard"
 	"github.com/keycap/keycap/watchdog/ledger"
 	"github.com/keycap/keycap/watchdog/meter"
 	"github.com/keycap/keycap/watchdog/problem"
@@ -157,12 +157,20 @@ func (w *Watchdog) admit(r *http.Request) (*ticket, error) {
 			w.log.Warn("endpoint not metered: passed through at $0 unless it reports usage", "method", r.Method, "path", rel)
 		}
 	}
+	x := w.watchFor(rehearse)
+	label := tok.Label
+	fs, err := x.guard.Check(guard.Request{TokenID: tok.ID, Label: label, Endpoint: string(ep), Model: plan.Model, Fingerprint: plan.Fingerprint, Estimate: plan.Estimate})
+	w.report(x, fs...)
+	if err != nil {
+		return nil, err
+	}
 	now := w.now()
 	hold, err := acct.Reserve(now, tok.ID, plan.Estimate)
 	if err != nil {
 		if !rehearse {
-			w.refused(err, tok)
+			w.refused(err)
 		}
+		w.report(x, x.guard.Denied(label, err, x.account(now))...)
 		return nil, err
 	}
 	id, err := w.ledger.Reserve(r.Context(), ledger.Entry{
@@ -180,19 +188,16 @@ func (w *Watchdog) admit(r *http.Request) (*ticket, error) {
 	return &ticket{id: id, hold: hold, plan: plan, token: tok, key: key, path: rel, rehearse: rehearse, acct: acct}, nil
 }
 
-// refused records the first cap refusal of a day as an event.
-func (w *Watchdog) refused(err error, tok ledger.Token) {
+// refused notes the day's cap as reached once a request is refused for it,
+// so no new tokens are issued until the cap changes.
+func (w *Watchdog) refused(err error) {
 	if problem.CodeOf(err) != problem.DailyCapReached {
 		return
 	}
 	s := w.budget.Snapshot(w.now())
 	w.mu.Lock()
-	first := w.capHit != s.Day
 	w.capHit = s.Day
 	w.mu.Unlock()
-	if first {
-		w.event("cap_reached", tok.Label, s.Spent, fmt.Sprintf("daily cap of %s reached (%s spent): requests refused until tomorrow or until the cap is raised", s.Cap, s.Spent))
-	}
 }
 
 func (w *Watchdog) rewrite(pr *httputil.ProxyRequest) {
@@ -277,6 +282,12 @@ func (w *Watchdog) settle(t *ticket, status int, sent, complete bool, r meter.Re
 			}
 		}
 		t.acct.Settle(t.hold, s.Cost, t.plan.Model, t.token.Label)
+		x := w.watchFor(t.rehearse)
+		fs := x.guard.Spent(t.token.Label, s.Cost, x.account(w.now()))
+		if sent {
+			fs = append(fs, x.guard.Upstream(t.token.Label, status)...)
+		}
+		w.report(x, fs...)
 		if err := w.ledger.Settle(context.Background(), t.id, w.now(), s, status, reqID); err != nil {
 			// The row stays reserved and is counted at its estimate at the
 			// next start: never less than was spent.

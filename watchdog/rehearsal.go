@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/keycap/keycap/watchdog/pricing"
 	"github.com/keycap/keycap/watchdog/standin"
 )
 
@@ -21,6 +22,7 @@ const rehearsalLatency = 250 * time.Millisecond
 // rehearsed requests go to, on its own loopback port with a key only the
 // engine knows.
 type rehearsalServer struct {
+	api *standin.Server
 	srv *http.Server
 	ln  net.Listener
 	url *url.URL
@@ -36,10 +38,13 @@ func startRehearsal(log *slog.Logger) (*rehearsalServer, error) {
 		return nil, fmt.Errorf("start the rehearsal stand-in: %w", err)
 	}
 	u, _ := url.Parse("http://" + ln.Addr().String() + "/v1")
-	srv := &http.Server{Handler: standin.New(standin.Options{APIKey: key, Latency: rehearsalLatency}), ReadHeaderTimeout: 10 * time.Second,
+	// The stand-in bills what the real API would have, by its own reading
+	// of the price table; keycap's meter prices rehearsed requests itself.
+	api := standin.New(standin.Options{APIKey: key, Latency: rehearsalLatency, Prices: pricing.Raw()})
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	go srv.Serve(ln)
-	return &rehearsalServer{srv: srv, ln: ln, url: u, key: key}, nil
+	return &rehearsalServer{api: api, srv: srv, ln: ln, url: u, key: key}, nil
 }
 
 func (r *rehearsalServer) close() { r.srv.Close() }

@@ -229,6 +229,10 @@ func (w *Watchdog) NewToken(ctx context.Context, o TokenOptions) (string, ledger
 func (w *Watchdog) Revoke(ctx context.Context, ids ...string) (int64, error) {
 	n, err := w.tokens.revoke(ctx, ids...)
 	if err == nil {
+		for _, id := range ids {
+			w.watch.guard.Forget(id)
+			w.rwatch.guard.Forget(id)
+		}
 		w.changed()
 	}
 	return n, err

@@ -20,12 +20,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keycap/keycap/assets"
 	"github.com/keycap/keycap/watchdog/budget"
 	"github.com/keycap/keycap/watchdog/config"
 	"github.com/keycap/keycap/watchdog/control"
+	"github.com/keycap/keycap/watchdog/guard"
 	"github.com/keycap/keycap/watchdog/ledger"
 	"github.com/keycap/keycap/watchdog/meter"
 	"github.com/keycap/keycap/watchdog/money"
+	"github.com/keycap/keycap/watchdog/notify"
 	"github.com/keycap/keycap/watchdog/pricing"
 )
 
@@ -48,6 +51,9 @@ type Options struct {
 	Logger *slog.Logger
 	// NoControl skips the control socket (tests that drive the engine directly).
 	NoControl bool
+	// Notifier shows desktop notifications (default: beeep, throttled to
+	// one a minute per kind and script, delivered in the background).
+	Notifier notify.Notifier
 }
 
 // Watchdog is a running engine. Open it, Run it, Close it.
@@ -75,7 +81,12 @@ type Watchdog struct {
 	capHit   string // day a request was last refused for the cap, until the cap changes
 	rehearse bool   // every request goes to the stand-in
 
-	stand *rehearsalServer
+	stand     *rehearsalServer
+	watch     *watch
+	rwatch    *watch
+	notifier  *notify.Throttle
+	notifyQ   *notify.Queue
+	notifyErr error
 
 	proxy     *http.Server
 	proxyLn   net.Listener
@@ -171,6 +182,9 @@ func Open(o Options) (*Watchdog, error) {
 		w.rehearsal.Pause(paused)
 	}
 	w.tokens = &tokenStore{db: db, now: w.now, budget: w.budget, rehearsal: w.rehearsal}
+	if err := w.startGuards(cfg, o.Notifier); err != nil {
+		return nil, err
+	}
 	if err := w.tokens.load(ctx); err != nil {
 		return nil, err
 	}
@@ -186,6 +200,29 @@ func Open(o Options) (*Watchdog, error) {
 }
 
 func (w *Watchdog) configPath() string { return filepath.Join(w.home, config.FileName) }
+
+func (w *Watchdog) startGuards(cfg config.Config, n notify.Notifier) error {
+	for _, x := range []**watch{&w.watch, &w.rwatch} {
+		g, err := guard.New(cfg.GuardConfig())
+		if err != nil {
+			return err
+		}
+		g.Now = w.now
+		*x = &watch{guard: g, budget: w.budget, rehearse: x == &w.rwatch}
+	}
+	w.rwatch.budget = w.rehearsal
+	now := w.now()
+	w.watch.guard.Prime(w.watch.account(now))
+	w.rwatch.guard.Prime(w.rwatch.account(now))
+	if n == nil {
+		w.notifyQ = notify.NewQueue(&notify.Beeep{AppName: "keycap", IconPNG: assets.Icon}, 64)
+		n = w.notifyQ
+		go w.probeNotifications(context.Background())
+	}
+	w.notifier = notify.NewThrottle(n, time.Minute)
+	w.notifier.Now = w.now
+	return nil
+}
 
 // applyConfig makes cfg the engine's configuration (prices, upstream).
 func (w *Watchdog) applyConfig(cfg config.Config) error {
@@ -304,11 +341,21 @@ func (w *Watchdog) Run(ctx context.Context) error {
 		go func() { errc <- w.control.Serve(w.controlLn) }()
 	}
 	w.log.Info("keycap engine running", "proxy", w.ProxyURL(), "home", w.home)
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serve: %w", err)
+	flush := time.NewTicker(time.Minute)
+	defer flush.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-errc:
+			if !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve: %w", err)
+			}
+			break loop
+		case <-flush.C:
+			// Deliver the counts of notifications folded in the last minute.
+			w.notifier.Flush()
 		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -339,6 +386,11 @@ func (w *Watchdog) Close() error {
 		}
 		if w.stand != nil {
 			w.stand.close()
+		}
+		if w.notifyQ != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			w.notifyQ.Close(ctx)
+			cancel()
 		}
 		if w.ledger != nil {
 			err = w.ledger.Close()
@@ -403,6 +455,14 @@ func (w *Watchdog) Status() control.Status {
 	}
 	r := w.rehearsal.Snapshot(now)
 	st.RehearsedSpent, st.RehearsedRequests, st.Rehearsing = r.Spent, r.Requests, w.Rehearsing()
+	w.mu.RLock()
+	if w.notifyErr != nil {
+		st.Notifications = "off: " + w.notifyErr.Error()
+	} else {
+		st.Notifications = "on"
+	}
+	w.mu.RUnlock()
+	st.Blocks = w.Blocks()
 	if keyErr == nil {
 		st.Key = redact(key)
 	} else {
@@ -448,6 +508,8 @@ func (w *Watchdog) UpdateConfig(cfg config.Config) error {
 	if err := w.applyConfig(cfg); err != nil {
 		return err
 	}
+	w.watch.guard.SetConfig(cfg.GuardConfig())
+	w.rwatch.guard.SetConfig(cfg.GuardConfig())
 	w.budget.SetCap(cfg.Cap())
 	w.rehearsal.SetCap(cfg.Cap())
 	w.mu.Lock()

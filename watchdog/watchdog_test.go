@@ -21,6 +21,7 @@ import (
 	"github.com/keycap/keycap/watchdog/config"
 	"github.com/keycap/keycap/watchdog/ledger"
 	"github.com/keycap/keycap/watchdog/money"
+	"github.com/keycap/keycap/watchdog/notify"
 	"github.com/keycap/keycap/watchdog/problem"
 	"github.com/keycap/keycap/watchdog/standin"
 )
@@ -48,6 +49,7 @@ type harness struct {
 	upstream *httptest.Server
 	clock    *clock
 	logs     *bytes.Buffer
+	notes    *notify.Recorder
 	home     string
 	cancel   context.CancelFunc
 	done     chan error
@@ -72,6 +74,12 @@ func loadPrices(tb testing.TB) map[string]map[string]any {
 }
 
 type harnessOpt func(*config.Config)
+
+// noGuards turns the loop guard, breaker and storm alarm off, for tests of
+// the cap on its own.
+func noGuards(c *config.Config) {
+	c.Guards.LoopWarnAt, c.Guards.LoopBlockAt, c.Guards.RateFraction, c.Guards.RetryStormAt = 0, 0, 0, 0
+}
 
 // MustStart starts an engine on 127.0.0.1:0 with a temp home and a
 // stand-in upstream, and stops both at the end of the test.
@@ -106,8 +114,11 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 
 func (h *harness) start(tb testing.TB) {
 	tb.Helper()
+	if h.notes == nil {
+		h.notes = &notify.Recorder{}
+	}
 	w, err := Open(Options{
-		Home: h.home, Now: h.clock.Now, Key: func() (string, error) { return realKey, nil },
+		Home: h.home, Now: h.clock.Now, Key: func() (string, error) { return realKey, nil }, Notifier: h.notes,
 		Logger: slog.New(slog.NewTextHandler(lockedWriter{h.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
@@ -349,7 +360,7 @@ func TestResponsesAPIStreamAndPlain(t *testing.T) {
 // TestSixtyFourLoopsUnderOneDollarCap is the incident in miniature: 64
 // copies of a script loop on the dearest speech request under a $1 cap.
 func TestSixtyFourLoopsUnderOneDollarCap(t *testing.T) {
-	h := MustStart(t, func(c *config.Config) { c.DailyCapUSD = 1 })
+	h := MustStart(t, noGuards, func(c *config.Config) { c.DailyCapUSD = 1 })
 	c := h.client(t, "airline_multi-modal.py")
 	input := strings.Repeat("# chatlog.md\n", 400)[:4096]
 	const price = 4096 * 30 // tts-1-hd: $30 per million characters, in µ$
@@ -520,7 +531,7 @@ func TestPauseResume(t *testing.T) {
 }
 
 func TestDayRolloverInTokyo(t *testing.T) {
-	h := MustStart(t, func(c *config.Config) { c.Timezone = "Asia/Tokyo"; c.DailyCapUSD = 0.05 })
+	h := MustStart(t, noGuards, func(c *config.Config) { c.Timezone = "Asia/Tokyo"; c.DailyCapUSD = 0.05 })
 	// 14:59:30 UTC is 23:59:30 in Tokyo.
 	h.clock.mu.Lock()
 	h.clock.t = time.Date(2026, 12, 4, 14, 59, 30, 0, time.UTC)

@@ -31,6 +31,7 @@ Usage:
   keycap revoke ID | --all    revoke tokens
   keycap log                  recent requests
   keycap events               recent events (cap reached, pauses, recoveries)
+  keycap allow ID | --all     lift a loop block (ids in keycap status)
   keycap rehearse on|off      send every request to keycap's free stand-in for OpenAI
   keycap exec --rehearse -- CMD  rehearse one script: free, priced as if real, with a summary
 
@@ -129,6 +130,8 @@ func dispatch(ctx context.Context, e *env, cmd string, args []string) error {
 		return runEvents(ctx, e, args)
 	case "rehearse":
 		return runRehearse(ctx, e, args)
+	case "allow":
+		return runAllow(ctx, e, args)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(e.stdout, usage)
 		return nil

@@ -54,6 +54,12 @@ func printStatus(e *env, s control.Status) {
 		fmt.Fprintf(w, "By model:  %s\n", shares(s.ByModel))
 		fmt.Fprintf(w, "By script: %s\n", shares(s.ByLabel))
 	}
+	if s.Notifications != "" && s.Notifications != "on" {
+		fmt.Fprintf(w, "Desktop notifications: %s (events are still recorded: `keycap events`)\n", s.Notifications)
+	}
+	for _, b := range s.Blocks {
+		fmt.Fprintf(w, "Loop blocked: %s %s %s from %q, %d repeats (%s); lift with `keycap allow %s`\n", b.ID, b.Endpoint, b.Model, b.Label, b.Count, b.Spent, b.ID)
+	}
 	if s.Rehearsing {
 		fmt.Fprintln(w, "Rehearsal mode: ON — requests go to keycap's stand-in, nothing is paid (`keycap rehearse off` to stop)")
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/keycap/keycap/watchdog/guard"
 	"github.com/keycap/keycap/watchdog/money"
 	"github.com/keycap/keycap/watchdog/pricing"
 )
@@ -58,6 +59,16 @@ type Config struct {
 	Prices map[string]pricing.Price `toml:"prices"`
 	// AllowOrigins lists browser origins allowed to call the proxy.
 	AllowOrigins []string `toml:"allow_origins"`
+	// Guards are the loop guard, the spend-rate breaker and the retry-storm
+	// alarm; their thresholds are WarnAt.
+	Guards guard.Config `toml:"guards"`
+}
+
+// GuardConfig returns the guards' settings with the warning thresholds.
+func (c Config) GuardConfig() guard.Config {
+	g := c.Guards
+	g.Thresholds = c.WarnAt
+	return g
 }
 
 // Duration is a time.Duration written as "1h30m" in TOML.
@@ -84,6 +95,7 @@ func Default() Config {
 		Upstream:    DefaultUpstream,
 		TokenTTL:    Duration{DefaultTokenTTL},
 		WarnAt:      []float64{0.5, 0.8, 1.0},
+		Guards:      guard.DefaultConfig(),
 	}
 }
 
@@ -137,7 +149,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("warn_at values are fractions of the cap between 0 and 1, not %v", f)
 		}
 	}
-	return nil
+	return c.GuardConfig().Validate()
 }
 
 // CheckListen checks that addr is a loopback host:port.

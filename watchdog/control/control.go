@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/keycap/keycap/watchdog/budget"
+	"github.com/keycap/keycap/watchdog/guard"
 	"github.com/keycap/keycap/watchdog/ledger"
 	"github.com/keycap/keycap/watchdog/money"
 	"github.com/keycap/keycap/watchdog/problem"
@@ -57,6 +58,29 @@ type Status struct {
 	// RehearsedSpent is what today's rehearsed requests would have cost.
 	RehearsedSpent    money.USD `json:"rehearsed_spent_usd"`
 	RehearsedRequests int64     `json:"rehearsed_requests"`
+	// Notifications is "on", or "off: <why>" when no notification service
+	// is reachable (events are still recorded).
+	Notifications string `json:"notifications"`
+	// Blocks are the requests the loop guard refuses until allowed.
+	Blocks []guard.Block `json:"loop_blocks"`
+}
+
+// AllowRequest lifts loop blocks matching Who (block id, fingerprint,
+// token id or script), or all of them.
+type AllowRequest struct {
+	Who string `json:"who,omitempty"`
+	All bool   `json:"all,omitempty"`
+}
+
+// AllowResponse says how many blocks were lifted.
+type AllowResponse struct {
+	Lifted int `json:"lifted"`
+}
+
+// Allow lifts loop blocks.
+func (c *Client) Allow(ctx context.Context, r AllowRequest) (AllowResponse, error) {
+	var out AllowResponse
+	return out, c.do(ctx, "POST", "/allow", r, &out)
 }
 
 // TokenRequest asks for a new token.

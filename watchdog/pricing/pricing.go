@@ -120,6 +120,21 @@ func candidates(m string) []string {
 	return out
 }
 
+// Raw returns the embedded LiteLLM entries as plain maps, for code that
+// prices on its own (the stand-in's bill).
+func Raw() map[string]map[string]any {
+	var raw map[string]json.RawMessage
+	json.Unmarshal(embedded, &raw)
+	out := make(map[string]map[string]any, len(raw))
+	for k, v := range raw {
+		var m map[string]any
+		if json.Unmarshal(v, &m) == nil {
+			out[k] = m
+		}
+	}
+	return out
+}
+
 // Source tells where a card came from: "litellm", "config" or "".
 func (t *Table) Source(name string) string { return t.source[name] }
 

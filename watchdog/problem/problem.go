@@ -23,6 +23,7 @@ const (
 	DailyCapReached    = "daily_cap_reached"
 	TokenBudgetReached = "token_budget_reached"
 	Paused             = "paused"
+	LoopBlocked        = "loop_blocked"
 	UnknownPrice       = "unknown_price"
 	LedgerUnavailable  = "ledger_unavailable"
 	NoKey              = "no_api_key"
@@ -102,7 +103,7 @@ func Status(code string) int {
 		return http.StatusForbidden
 	case NotFound:
 		return http.StatusNotFound
-	case DailyCapReached, TokenBudgetReached, Paused:
+	case DailyCapReached, TokenBudgetReached, Paused, LoopBlocked:
 		return http.StatusTooManyRequests
 	case LedgerUnavailable, NoKey:
 		return http.StatusServiceUnavailable
@@ -116,7 +117,7 @@ func Status(code string) int {
 // openAIType maps a code to the OpenAI error "type" SDKs display.
 func openAIType(code string) string {
 	switch code {
-	case DailyCapReached, TokenBudgetReached, Paused:
+	case DailyCapReached, TokenBudgetReached, Paused, LoopBlocked:
 		return "insufficient_quota"
 	case Internal, LedgerUnavailable, Upstream, NoKey:
 		return "server_error"
