@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"image"
+	"image/png"
 	"io"
 	"log/slog"
 	"net/http"
@@ -204,6 +206,16 @@ func wavFile(seconds int) []byte {
 	return b
 }
 
+// namedReader gives go-openai's multipart writer a file name.
+type namedReader struct {
+	io.Reader
+	name string
+}
+
+func (n namedReader) Name() string { return n.name }
+
+func pngEncode(w io.Writer, img image.Image) { png.Encode(w, img) }
+
 func put32(b []byte, v uint32) {
 	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
 }
@@ -281,6 +293,17 @@ func TestEveryEndpointMatchesTheBill(t *testing.T) {
 		}},
 		{"image gpt-image-1", func() error {
 			_, err := c.CreateImage(ctx, openai.ImageRequest{Model: "gpt-image-1", Prompt: "A boarding pass", Size: "1024x1024", Quality: "low"})
+			return err
+		}},
+		{"image edit dall-e-2", func() error {
+			var png bytes.Buffer
+			img := image.NewRGBA(image.Rect(0, 0, 8, 8))
+			pngEncode(&png, img)
+			_, err := c.CreateEditImage(ctx, openai.ImageEditRequest{Image: namedReader{bytes.NewReader(png.Bytes()), "plane.png"}, Prompt: "add a plane", Model: "dall-e-2", N: 2, Size: "512x512", ResponseFormat: openai.CreateImageResponseFormatB64JSON})
+			return err
+		}},
+		{"translation whisper-1", func() error {
+			_, err := c.CreateTranslation(ctx, openai.AudioRequest{Model: openai.Whisper1, FilePath: "fr.wav", Reader: bytes.NewReader(wavFile(3)), Format: openai.AudioResponseFormatJSON})
 			return err
 		}},
 		{"moderation", func() error {

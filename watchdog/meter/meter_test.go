@@ -226,8 +226,8 @@ func TestTranscriptionFromWAV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 11 s (rounded up) × $0.0001 = 1,100 µ$
-	if got, want := p.Estimate, money.USD(1_100); got != want {
+	// 10 s × $0.0001 = 1,000 µ$, exact from the header
+	if got, want := p.Estimate, money.USD(1_000); got != want || !p.Exact {
 		t.Errorf("estimate = %d, want %d", got, want)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"mime"
 	"mime/multipart"
 	"strconv"
@@ -255,12 +256,15 @@ func (m *Meter) planAudioUpload(p *Plan, contentType string, body []byte) error 
 		seconds = float64(len(audio)) / 2000
 		p.Note = "audio length estimated from the file size"
 	}
-	seconds = float64(int64(seconds) + 1)
+	seconds = math.Ceil(seconds)
 	p.Stream = f.fields["stream"] == "true"
 	p.Fingerprint = fingerprint(p.Endpoint, p.Model, audio)
 	if p.price.PerSecond() {
 		p.Units = Units{Seconds: seconds}
 		p.Estimate = p.price.SecondCost(seconds)
+		// A WAV header gives the length exactly, and per-second pricing
+		// needs nothing else; translations report no usage at all.
+		p.Exact = ok
 		return nil
 	}
 	// Token-priced transcription: generous audio tokens per second.
