@@ -12,7 +12,7 @@ FUZZTIME ?= 5s
 APT_BUILD := gcc pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev
 # Real parts the tests run against: an X server, a session bus, a Secret
 # Service, a notification daemon, and a browser for rendered reports.
-APT_TEST := xvfb xauth dbus gnome-keyring dunst libnotify-bin curl imagemagick
+APT_TEST := xvfb xauth dbus gnome-keyring dunst libnotify-bin curl imagemagick chromium fonts-dejavu-core
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -183,6 +183,11 @@ func (w *Watchdog) controlHandler() http.Handler {
 		es, err := w.ledger.Events(r.Context(), limit(r))
 		reply(rw, es, err)
 	})
+	mux.HandleFunc("POST /reconcile/sync", func(rw http.ResponseWriter, r *http.Request) {
+		s, err := w.SyncOpenAI(r.Context())
+		reply(rw, s, err)
+	})
+	mux.HandleFunc("GET /reconcile", func(rw http.ResponseWriter, r *http.Request) { reply(rw, w.OpenAI(), nil) })
 	mux.HandleFunc("POST /reload-key", func(rw http.ResponseWriter, r *http.Request) {
 		w.ReloadKey()
 		reply(rw, w.Status(), nil)

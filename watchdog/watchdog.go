@@ -30,6 +30,7 @@ import (
 	"github.com/keycap/keycap/watchdog/money"
 	"github.com/keycap/keycap/watchdog/notify"
 	"github.com/keycap/keycap/watchdog/pricing"
+	"github.com/keycap/keycap/watchdog/reconcile"
 )
 
 // Options configure an engine. Zero values take the real defaults.
@@ -51,6 +52,10 @@ type Options struct {
 	Logger *slog.Logger
 	// NoControl skips the control socket (tests that drive the engine directly).
 	NoControl bool
+	// AdminKey returns the OpenAI admin key that reads the organization's
+	// usage and costs; it is called at every sync. An error means "no admin
+	// key": reconciliation is off and Status says so.
+	AdminKey func() (string, error)
 	// Notifier shows desktop notifications (default: beeep, throttled to
 	// one a minute per kind and script, delivered in the background).
 	Notifier notify.Notifier
@@ -64,7 +69,9 @@ type Watchdog struct {
 	keyFn  func() (string, error)
 	lock   *os.File
 	ledger *ledger.DB
-	budget *budget.Budget
+	// reconciler compares the ledger with OpenAI's usage and costs.
+	reconciler *reconcile.Reconciler
+	budget     *budget.Budget
 	// rehearsal accounts for rehearsed requests apart from real spend,
 	// under the same cap.
 	rehearsal *budget.Budget
@@ -185,6 +192,7 @@ func Open(o Options) (*Watchdog, error) {
 	if err := w.startGuards(cfg, o.Notifier); err != nil {
 		return nil, err
 	}
+	w.startReconcile(cfg, o.AdminKey)
 	if err := w.tokens.load(ctx); err != nil {
 		return nil, err
 	}
@@ -341,6 +349,9 @@ func (w *Watchdog) Run(ctx context.Context) error {
 		go func() { errc <- w.control.Serve(w.controlLn) }()
 	}
 	w.log.Info("keycap engine running", "proxy", w.ProxyURL(), "home", w.home)
+	rctx, stopReconcile := context.WithCancel(ctx)
+	defer stopReconcile()
+	go w.reconciler.Run(rctx)
 	flush := time.NewTicker(time.Minute)
 	defer flush.Stop()
 loop:
@@ -463,6 +474,8 @@ func (w *Watchdog) Status() control.Status {
 	}
 	w.mu.RUnlock()
 	st.Blocks = w.Blocks()
+	o := w.reconciler.Snapshot()
+	st.OpenAI, st.OpenAILines, st.Untracked = &o, o.Summary(w.budget.Location()), s.External
 	if keyErr == nil {
 		st.Key = redact(key)
 	} else {
@@ -510,6 +523,7 @@ func (w *Watchdog) UpdateConfig(cfg config.Config) error {
 	}
 	w.watch.guard.SetConfig(cfg.GuardConfig())
 	w.rwatch.guard.SetConfig(cfg.GuardConfig())
+	w.configureReconcile(cfg)
 	w.budget.SetCap(cfg.Cap())
 	w.rehearsal.SetCap(cfg.Cap())
 	w.mu.Lock()

@@ -13,18 +13,22 @@ import (
 
 func runKey(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		fmt.Fprintln(e.stderr, "Usage: keycap key set | status | rm | import-env [FILE] [--backup]")
+		fmt.Fprintln(e.stderr, "Usage: keycap key set [--admin] | status | rm [--admin] | import-env [FILE] [--backup]")
 		return errUsage
 	}
 	sub, args := args[0], args[1:]
 	switch sub {
 	case "set":
-		fs := flags(e, "key set", "(reads the key from stdin; never pass it as an argument)")
+		fs := flags(e, "key set", "[--admin] (reads the key from stdin; never pass it as an argument)")
+		admin := fs.Bool("admin", false, "store an OpenAI admin key (sk-admin-…), which lets keycap compare its figures with OpenAI's usage and costs")
 		if err := parse(fs, args); err != nil {
 			return err
 		}
 		if fs.NArg() > 0 {
 			return errors.New("the key is read from stdin, never from the command line (where other users and your shell history could see it): run `keycap key set` and paste it, or pipe it in")
+		}
+		if *admin {
+			return setAdminKey(ctx, e)
 		}
 		key, err := keystore.ReadSecret(e.stdin, e.stderr, "OpenAI API key: ")
 		if err != nil {
@@ -48,6 +52,7 @@ func runKey(ctx context.Context, e *env, args []string) error {
 		k, err := e.keys.APIKey()
 		if errors.Is(err, keystore.ErrNotFound) {
 			fmt.Fprintln(e.stdout, "No OpenAI API key is stored. Add one with `keycap key set` (it reads the key from stdin).")
+			printAdminKeyStatus(e)
 			return nil
 		}
 		if err != nil {
@@ -58,11 +63,24 @@ func runKey(ctx context.Context, e *env, args []string) error {
 			when = "on " + k.StoredAt.Local().Format(time.DateTime)
 		}
 		fmt.Fprintf(e.stdout, "API key %s, stored in the system keychain %s.\n", k.Redacted(), when)
+		printAdminKeyStatus(e)
 		return nil
 	case "rm":
-		fs := flags(e, "key rm", "")
+		fs := flags(e, "key rm", "[--admin]")
+		admin := fs.Bool("admin", false, "remove the admin key instead (reconciliation with OpenAI's figures turns off)")
 		if err := parse(fs, args); err != nil {
 			return err
+		}
+		if *admin {
+			if err := e.keys.DeleteAdminKey(); err != nil {
+				if errors.Is(err, keystore.ErrNotFound) {
+					fmt.Fprintln(e.stdout, "No OpenAI admin key was stored.")
+					return nil
+				}
+				return err
+			}
+			fmt.Fprintln(e.stdout, "Removed the OpenAI admin key from the system keychain; keycap no longer compares its figures with OpenAI's.")
+			return nil
 		}
 		if err := e.keys.DeleteAPIKey(); err != nil {
 			if errors.Is(err, keystore.ErrNotFound) {
@@ -107,5 +125,54 @@ func runKey(ctx context.Context, e *env, args []string) error {
 func reload(ctx context.Context, e *env) {
 	if _, err := e.client().ReloadKey(ctx); err != nil && !errors.Is(err, control.ErrNotRunning) {
 		fmt.Fprintln(e.stderr, sentence(err))
+	}
+}
+
+// setAdminKey stores an admin key read from stdin and, when the engine
+// runs, compares with OpenAI's figures at once.
+func setAdminKey(ctx context.Context, e *env) error {
+	key, err := keystore.ReadSecret(e.stdin, e.stderr, "OpenAI admin key: ")
+	if err != nil {
+		return err
+	}
+	if err := e.keys.SetAdminKey(key); err != nil {
+		return err
+	}
+	k, err := e.keys.AdminKey()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Stored admin key %s in the system keychain; keycap compares its figures with OpenAI's usage every few minutes.\n", k.Redacted())
+	s, err := requestSync(ctx, e.home)
+	switch {
+	case errors.Is(err, control.ErrNotRunning):
+	case err != nil:
+		fmt.Fprintln(e.stderr, sentence(err))
+	default:
+		loc, lerr := time.LoadLocation(s.Timezone)
+		if lerr != nil {
+			loc = time.Local
+		}
+		for _, line := range s.Summary(loc) {
+			fmt.Fprintln(e.stdout, line)
+		}
+	}
+	return nil
+}
+
+// printAdminKeyStatus says whether an admin key is stored.
+func printAdminKeyStatus(e *env) {
+	k, err := e.keys.AdminKey()
+	switch {
+	case errors.Is(err, keystore.ErrNotFound):
+		fmt.Fprintln(e.stdout, "No admin key: keycap does not compare its figures with OpenAI's. Add one with `keycap key set --admin`.")
+	case err != nil:
+		fmt.Fprintln(e.stdout, sentence(err))
+	default:
+		when := "at an unknown date"
+		if !k.StoredAt.IsZero() {
+			when = "on " + k.StoredAt.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(e.stdout, "Admin key %s, stored in the system keychain %s.\n", k.Redacted(), when)
 	}
 }

@@ -21,6 +21,7 @@ Usage:
   keycap                      start the tray app (the engine plus a tray icon)
   keycap serve                run the engine without a window (proxy + control socket)
   keycap key set|status|rm    keep the OpenAI API key in the system keychain
+  keycap key set --admin      keep an admin key too, to compare with OpenAI's own usage figures
   keycap key import-env FILE  move OPENAI_API_KEY out of a .env file into the keychain
   keycap token                print a short-lived token for a script
   keycap env                  print export lines for OPENAI_API_KEY and OPENAI_BASE_URL
@@ -31,6 +32,9 @@ Usage:
   keycap revoke ID | --all    revoke tokens
   keycap log                  recent requests
   keycap events               recent events (cap reached, pauses, recoveries)
+  keycap sync                 read OpenAI's usage and costs now and compare them with keycap's
+  keycap report [--day DAY] [--html FILE] [--png FILE]
+                              write a day's incident report (chart, scripts, guards, OpenAI's figures)
   keycap allow ID | --all     lift a loop block (ids in keycap status)
   keycap rehearse on|off      send every request to keycap's free stand-in for OpenAI
   keycap exec --rehearse -- CMD  rehearse one script: free, priced as if real, with a summary
@@ -128,6 +132,10 @@ func dispatch(ctx context.Context, e *env, cmd string, args []string) error {
 		return runLog(ctx, e, args)
 	case "events":
 		return runEvents(ctx, e, args)
+	case "sync":
+		return runSync(ctx, e, args)
+	case "report":
+		return runReport(ctx, e, args)
 	case "rehearse":
 		return runRehearse(ctx, e, args)
 	case "allow":

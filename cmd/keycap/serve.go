@@ -37,6 +37,13 @@ func runServe(ctx context.Context, e *env, args []string) error {
 func openEngine(e *env, listen, upstream string) (*watchdog.Watchdog, error) {
 	return watchdog.Open(watchdog.Options{
 		Home: e.home, Listen: listen, Upstream: upstream, Logger: e.log,
+		AdminKey: func() (string, error) {
+			k, err := e.keys.AdminKey()
+			if err != nil {
+				return "", err
+			}
+			return k.Value, nil
+		},
 		Key: func() (string, error) {
 			k, err := e.keys.APIKey()
 			if err != nil {

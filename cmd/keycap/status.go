@@ -50,6 +50,12 @@ func printStatus(e *env, s control.Status) {
 	}
 	fmt.Fprintf(w, "API key: %s\n", key)
 	fmt.Fprintf(w, "Requests today: %d; live tokens: %d\n", s.Requests, s.LiveTokens)
+	for _, line := range s.OpenAILines {
+		fmt.Fprintln(w, line)
+	}
+	if s.Untracked > 0 {
+		fmt.Fprintf(w, "Counted against the cap: %s spent outside keycap (count_untracked_against_cap).\n", s.Untracked)
+	}
 	if len(s.ByModel) > 0 {
 		fmt.Fprintf(w, "By model:  %s\n", shares(s.ByModel))
 		fmt.Fprintf(w, "By script: %s\n", shares(s.ByLabel))

@@ -23,6 +23,10 @@ type Budget struct {
 	day      string
 	spent    money.USD
 	reserved money.USD
+	// external is spend keycap did not meter that counts against the cap:
+	// what OpenAI reports beyond keycap's figure, when the cap is
+	// organization-wide.
+	external money.USD
 	requests int64
 	byModel  map[string]money.USD
 	byLabel  map[string]money.USD
@@ -55,7 +59,7 @@ func New(limit money.USD, loc *time.Location, now time.Time) *Budget {
 func Day(t time.Time, loc *time.Location) string { return t.In(loc).Format(time.DateOnly) }
 
 func (b *Budget) reset(day string) {
-	b.day, b.spent, b.reserved, b.requests = day, 0, 0, 0
+	b.day, b.spent, b.reserved, b.requests, b.external = day, 0, 0, 0, 0
 	b.byModel, b.byLabel = map[string]money.USD{}, map[string]money.USD{}
 }
 
@@ -153,10 +157,14 @@ func (b *Budget) Reserve(now time.Time, tokenID string, amount money.USD) (Hold,
 	if b.paused != "" {
 		return Hold{}, problem.Errorf(problem.Paused, "keycap: all requests are paused (%s). Resume with `keycap resume` or from the tray.", pauseText(b.paused))
 	}
-	if b.spent+b.reserved+amount > b.cap {
+	if b.spent+b.reserved+b.external+amount > b.cap {
+		outside := ""
+		if b.external > 0 {
+			outside = fmt.Sprintf(", plus %s OpenAI reports was spent outside keycap", b.external)
+		}
 		return Hold{}, problem.Errorf(problem.DailyCapReached,
-			"keycap: daily cap reached: spent %s of %s today (%s more reserved by requests in flight); this request could cost up to %s. Raise the cap with `keycap cap <dollars>` or in Settings, or wait for tomorrow.",
-			b.spent, b.cap, b.reserved, amount)
+			"keycap: daily cap reached: spent %s of %s today%s (%s more reserved by requests in flight); this request could cost up to %s. Raise the cap with `keycap cap <dollars>` or in Settings, or wait for tomorrow.",
+			b.spent, b.cap, outside, b.reserved, amount)
 	}
 	if a := b.tokens[tokenID]; a != nil && a.budget > 0 && a.spent+a.reserved+amount > a.budget {
 		return Hold{}, problem.Errorf(problem.TokenBudgetReached,
@@ -207,12 +215,25 @@ func (b *Budget) Settle(h Hold, cost money.USD, model, label string) {
 	}
 }
 
+// SetExternal counts v, spent outside keycap on day, against the cap
+// (replacing what was counted before); it lapses when the day ends.
+func (b *Budget) SetExternal(now time.Time, day string, v money.USD) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.roll(now)
+	if day == b.day {
+		b.external = max(v, 0)
+	}
+}
+
 // Snapshot is the state of the day's account at one moment.
 type Snapshot struct {
-	Day       string
-	Cap       money.USD
-	Spent     money.USD
-	Reserved  money.USD
+	Day      string
+	Cap      money.USD
+	Spent    money.USD
+	Reserved money.USD
+	// External is spend outside keycap counted against the cap.
+	External  money.USD
 	Remaining money.USD
 	Requests  int64
 	ByModel   []Share
@@ -231,9 +252,9 @@ func (b *Budget) Snapshot(now time.Time) Snapshot {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.roll(now)
-	s := Snapshot{Day: b.day, Cap: b.cap, Spent: b.spent, Reserved: b.reserved, Requests: b.requests, Paused: b.paused,
+	s := Snapshot{Day: b.day, Cap: b.cap, Spent: b.spent, Reserved: b.reserved, External: b.external, Requests: b.requests, Paused: b.paused,
 		ByModel: shares(b.byModel), ByLabel: shares(b.byLabel)}
-	s.Remaining = max(0, b.cap-b.spent-b.reserved)
+	s.Remaining = max(0, b.cap-b.spent-b.reserved-b.external)
 	return s
 }
 
@@ -248,7 +269,7 @@ func (b *Budget) TokenSpent(tokenID string) (spent, reserved money.USD) {
 }
 
 // CapReached reports whether nothing more can be spent today.
-func (s Snapshot) CapReached() bool { return s.Spent+s.Reserved >= s.Cap }
+func (s Snapshot) CapReached() bool { return s.Spent+s.Reserved+s.External >= s.Cap }
 
 // String is a one-line summary.
 func (s Snapshot) String() string {

@@ -19,6 +19,7 @@ import (
 	"github.com/keycap/keycap/watchdog/guard"
 	"github.com/keycap/keycap/watchdog/money"
 	"github.com/keycap/keycap/watchdog/pricing"
+	"github.com/keycap/keycap/watchdog/reconcile"
 )
 
 // Defaults.
@@ -57,6 +58,9 @@ type Config struct {
 	// Prices adds or replaces price cards, by model name, with LiteLLM's
 	// field names (input_cost_per_token, output_cost_per_token, …).
 	Prices map[string]pricing.Price `toml:"prices"`
+	// Reconcile compares keycap's figures with OpenAI's organization usage
+	// and costs (with an admin key).
+	Reconcile reconcile.Config `toml:"reconcile"`
 	// AllowOrigins lists browser origins allowed to call the proxy.
 	AllowOrigins []string `toml:"allow_origins"`
 	// Guards are the loop guard, the spend-rate breaker and the retry-storm
@@ -95,6 +99,7 @@ func Default() Config {
 		Upstream:    DefaultUpstream,
 		TokenTTL:    Duration{DefaultTokenTTL},
 		WarnAt:      []float64{0.5, 0.8, 1.0},
+		Reconcile:   reconcile.DefaultConfig(),
 		Guards:      guard.DefaultConfig(),
 	}
 }
@@ -139,6 +144,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := CheckUpstream(c.Upstream); err != nil {
+		return err
+	}
+	if err := c.Reconcile.Validate(); err != nil {
 		return err
 	}
 	if c.TokenTTL.Duration <= 0 || c.TokenTTL.Duration > MaxTokenTTL {

@@ -24,6 +24,7 @@ import (
 	"github.com/keycap/keycap/watchdog/ledger"
 	"github.com/keycap/keycap/watchdog/money"
 	"github.com/keycap/keycap/watchdog/problem"
+	"github.com/keycap/keycap/watchdog/reconcile"
 )
 
 // SocketName is the control socket's file name in the data directory.
@@ -53,6 +54,14 @@ type Status struct {
 	Home       string         `json:"home"`
 	Started    time.Time      `json:"started_at"`
 	Recovered  int            `json:"recovered_reservations,omitempty"`
+	// OpenAI is the comparison with OpenAI's own figures; OpenAILines says
+	// it in sentences ("OpenAI reports $X today (as of HH:MM)…", or the one
+	// line saying reconciliation is off and why).
+	OpenAI      *reconcile.Snapshot `json:"openai,omitempty"`
+	OpenAILines []string            `json:"openai_lines,omitempty"`
+	// Untracked is spend outside keycap counted against today's cap
+	// (count_untracked_against_cap).
+	Untracked money.USD `json:"untracked_counted_usd,omitempty"`
 	// Rehearsing is true while every request goes to the stand-in.
 	Rehearsing bool `json:"rehearsing"`
 	// RehearsedSpent is what today's rehearsed requests would have cost.
@@ -260,4 +269,10 @@ func (c *Client) Tokens(ctx context.Context) ([]ledger.Token, error) {
 func (c *Client) ReloadKey(ctx context.Context) (Status, error) {
 	var s Status
 	return s, c.do(ctx, "POST", "/reload-key", nil, &s)
+}
+
+// SyncOpenAI asks the engine to read OpenAI's usage and costs now.
+func (c *Client) SyncOpenAI(ctx context.Context) (reconcile.Snapshot, error) {
+	var s reconcile.Snapshot
+	return s, c.do(ctx, "POST", "/reconcile/sync", nil, &s)
 }

@@ -245,6 +245,9 @@ func (c *Client) buckets(ctx context.Context, path string, q Query) ([]Bucket, e
 	}
 }
 
+// offPrefix starts the admin-key message; Summary rewords it.
+const offPrefix = "reconciliation with OpenAI's usage "
+
 // AdminKeyHelp is how to add an admin key, for messages.
 const AdminKeyHelp = "create one in the OpenAI dashboard (Organization settings → Admin keys) and add it with `keycap key set --admin`"
 
@@ -252,7 +255,7 @@ const AdminKeyHelp = "create one in the OpenAI dashboard (Organization settings 
 // sentence saying that reconciliation needs an admin key and how to add it.
 func NeedsAdminKey(why string) *problem.Error {
 	return &problem.Error{Code: problem.Forbidden,
-		Message: "comparing with OpenAI's usage needs an organization admin key (" + why + "): " + AdminKeyHelp}
+		Message: offPrefix + "needs an organization admin key (" + why + "): " + AdminKeyHelp}
 }
 
 // IsNeedsAdminKey reports whether err says an admin key is missing or

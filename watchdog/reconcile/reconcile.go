@@ -140,6 +140,10 @@ type Snapshot struct {
 	CheckedThrough time.Time `json:"checked_through,omitzero"`
 	// Sources says where untracked spend came from, the largest first.
 	Sources []Source `json:"sources,omitempty"`
+	// KeycapKeyID is the API key keycap's own requests appear under, as
+	// far as the figures tell (the key whose usage best matches keycap's
+	// ledger); "" when they do not tell.
+	KeycapKeyID string `json:"keycap_key_id,omitempty"`
 
 	LastSuccess time.Time `json:"last_success,omitzero"`
 	LastError   string    `json:"last_error,omitempty"`
@@ -252,6 +256,7 @@ type Reconciler struct {
 	syncMu sync.Mutex // one sync at a time
 
 	mu     sync.RWMutex
+	base   string // the API root, when set apart from the client's
 	cfg    Config
 	loc    *time.Location
 	prices *pricing.Table
@@ -291,6 +296,14 @@ func (r *Reconciler) Configure(c Config, loc *time.Location, prices *pricing.Tab
 	if prices != nil {
 		r.prices = prices
 	}
+}
+
+// SetBaseURL points the next syncs at another API root (the upstream
+// changed in Settings).
+func (r *Reconciler) SetBaseURL(u string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.base = u
 }
 
 // Snapshot returns the latest comparison.
@@ -467,6 +480,10 @@ type group struct {
 func (r *Reconciler) compare(ctx context.Context, day string, now time.Time) (Snapshot, error) {
 	r.mu.RLock()
 	cfg, loc, prices := r.cfg, r.loc, r.prices
+	client := *r.client
+	if r.base != "" {
+		client.BaseURL = r.base
+	}
 	r.mu.RUnlock()
 	start, err := time.ParseInLocation(time.DateOnly, day, loc)
 	if err != nil {
@@ -492,7 +509,7 @@ func (r *Reconciler) compare(ctx context.Context, day string, now time.Time) (Sn
 	unpriced := map[[2]string]*Unpriced{}
 	timeline := map[int64]money.USD{}
 	for _, k := range Kinds {
-		bs, err := r.client.Usage(ctx, k, Query{Start: start, End: ceil(end, wd), Width: width, GroupBy: GroupBy(k)})
+		bs, err := client.Usage(ctx, k, Query{Start: start, End: ceil(end, wd), Width: width, GroupBy: GroupBy(k)})
 		if err != nil {
 			return Snapshot{}, err
 		}
@@ -545,7 +562,7 @@ func (r *Reconciler) compare(ctx context.Context, day string, now time.Time) (Sn
 		return strings.Compare(string(a.Kind)+a.Model, string(b.Kind)+b.Model)
 	})
 
-	if err := r.costs(ctx, &s, start, end, now, loc); err != nil {
+	if err := costs(ctx, &client, &s, start, end, now, loc); err != nil {
 		return Snapshot{}, err
 	}
 
@@ -567,33 +584,83 @@ func (r *Reconciler) compare(ctx context.Context, day string, now time.Time) (Sn
 		}
 	}
 	var reported money.USD
-	reportedByModel := map[string]money.USD{}
 	for _, g := range groups {
 		reported += g.amount
-		reportedByModel[g.model] += g.amount
 	}
 	if reported > metered {
 		s.Untracked = reported - metered
 	}
-	s.Sources = sources(groups, reportedByModel, byModel)
+	s.KeycapKeyID = keycapKey(groups, byModel, metered)
+	s.Sources = sources(groups, byModel, s.KeycapKeyID)
 	return s, nil
 }
 
-// sources puts each model's untracked spend (OpenAI's figure beyond
-// keycap's, for that model) down to the keys and projects that used the
-// model, in proportion to their usage.
-func sources(groups map[[3]string]*group, reported, metered map[string]money.USD) []Source {
+// keycapKey finds the API key keycap's requests were made with: keycap
+// holds one key, so its usage should match the ledger model by model. It is
+// the key whose usage overlaps keycap's figures most, if that overlap is at
+// least half of them.
+func keycapKey(groups map[[3]string]*group, metered map[string]money.USD, total money.USD) string {
+	byKey := map[string]map[string]money.USD{}
+	for _, g := range groups {
+		if byKey[g.key] == nil {
+			byKey[g.key] = map[string]money.USD{}
+		}
+		byKey[g.key][g.model] += g.amount
+	}
+	best, bestKey := money.USD(0), ""
+	for k, models := range byKey {
+		var overlap money.USD
+		for m, v := range models {
+			overlap += min(v, metered[m])
+		}
+		if overlap > best || overlap == best && k < bestKey {
+			best, bestKey = overlap, k
+		}
+	}
+	if total <= 0 || best*2 < total {
+		return ""
+	}
+	return bestKey
+}
+
+// sources says where untracked spend came from: all the usage of keys
+// other than keycap's, and what keycap's own key used beyond keycap's
+// figure for each model, shared among its projects by their usage.
+func sources(groups map[[3]string]*group, metered map[string]money.USD, own string) []Source {
+	ownByModel := map[string]money.USD{}
+	for _, g := range groups {
+		if own != "" && g.key == own {
+			ownByModel[g.model] += g.amount
+		}
+	}
 	var out []Source
 	for _, g := range groups {
-		gap := reported[g.model] - metered[g.model]
-		if gap <= 0 || reported[g.model] <= 0 {
+		amount := g.amount
+		if own != "" && g.key == own {
+			gap := ownByModel[g.model] - metered[g.model]
+			if gap <= 0 {
+				continue
+			}
+			amount = money.USD(float64(gap) * float64(g.amount) / float64(ownByModel[g.model]))
+		} else if own == "" {
+			// Whose is whose is unknown: each model's excess over keycap's
+			// figure, shared among all who used it.
+			var all money.USD
+			for _, h := range groups {
+				if h.model == g.model {
+					all += h.amount
+				}
+			}
+			gap := all - metered[g.model]
+			if gap <= 0 {
+				continue
+			}
+			amount = money.USD(float64(gap) * float64(g.amount) / float64(all))
+		}
+		if amount <= 0 {
 			continue
 		}
-		share := money.USD(float64(gap) * float64(g.amount) / float64(reported[g.model]))
-		if share <= 0 {
-			continue
-		}
-		out = append(out, Source{APIKeyID: g.key, ProjectID: g.project, Model: g.model, Amount: share, Reported: g.amount, Requests: g.requests})
+		out = append(out, Source{APIKeyID: g.key, ProjectID: g.project, Model: g.model, Amount: amount, Reported: g.amount, Requests: g.requests})
 	}
 	slices.SortFunc(out, func(a, b Source) int {
 		if c := cmp.Compare(b.Amount, a.Amount); c != 0 {
@@ -609,14 +676,14 @@ func sources(groups map[[3]string]*group, reported, metered map[string]money.USD
 
 // costs reads the Costs API's UTC days overlapping [start, end) and the
 // UTC month so far.
-func (r *Reconciler) costs(ctx context.Context, s *Snapshot, start, end, now time.Time, loc *time.Location) error {
+func costs(ctx context.Context, client *Client, s *Snapshot, start, end, now time.Time, loc *time.Location) error {
 	last := end.Add(-time.Nanosecond).UTC()
 	month := time.Date(last.Year(), last.Month(), 1, 0, 0, 0, 0, time.UTC)
 	from := start.UTC().Truncate(24 * time.Hour)
 	if month.Before(from) {
 		from = month
 	}
-	bs, err := r.client.Costs(ctx, Query{Start: from, End: ceil(end, 24*time.Hour)})
+	bs, err := client.Costs(ctx, Query{Start: from, End: ceil(end, 24*time.Hour)})
 	if err != nil {
 		return err
 	}
@@ -650,7 +717,7 @@ func (s Snapshot) Summary(loc *time.Location) []string {
 		loc = time.Local
 	}
 	if s.Off != "" {
-		return []string{"OpenAI comparison off: " + s.Off + "."}
+		return []string{"Reconciliation with OpenAI is off: it " + strings.TrimPrefix(s.Off, offPrefix) + "."}
 	}
 	hm := func(t time.Time) string { return t.In(loc).Format("15:04") }
 	var out []string
@@ -661,15 +728,20 @@ func (s Snapshot) Summary(loc *time.Location) []string {
 		}
 		return []string{line + "."}
 	}
-	out = append(out, fmt.Sprintf("OpenAI reports %s today (as of %s; usage from 00:00 local, priced with keycap's table); keycap metered %s.",
-		s.ReportedToday, hm(s.AsOf), s.LocalToday))
+	today := s.AsOf.In(loc).Format(time.DateOnly) == s.Day
+	when := "today"
+	if !today {
+		when = "on " + s.Day
+	}
+	out = append(out, fmt.Sprintf("OpenAI reports %s %s (as of %s; usage from 00:00 local, priced with keycap's table); keycap metered %s.",
+		s.ReportedToday, when, hm(s.AsOf), s.LocalToday))
 	for _, d := range s.CostsDays {
 		out = append(out, fmt.Sprintf("OpenAI billed %s for the UTC day %s (%s to %s your time).",
-			d.Amount, d.Day, dayTime(d.From, s.ReportedFrom, loc), dayTime(d.To, s.ReportedFrom, loc)))
+			d.Amount, d.Day, dayTime(d.From, s.ReportedFrom, loc, today), dayTime(d.To, s.ReportedFrom, loc, today)))
 	}
 	out = append(out, fmt.Sprintf("OpenAI billed %s this month (UTC, since %s).", s.ReportedMonth, s.MonthFrom.UTC().Format("Jan 2")))
 	if s.Untracked > 0 {
-		line := fmt.Sprintf("Untracked: %s spent outside keycap up to %s", s.Untracked, hm(s.CheckedThrough))
+		line := fmt.Sprintf("Untracked: %s spent outside keycap up to %s", s.Untracked, dayTime(s.CheckedThrough, s.ReportedFrom, loc, today))
 		if len(s.Sources) > 0 {
 			var parts []string
 			for _, src := range s.Sources[:min(len(s.Sources), 3)] {
@@ -690,16 +762,16 @@ func (s Snapshot) Summary(loc *time.Location) []string {
 }
 
 // dayTime formats t as a time of day, naming the day when it is not the
-// local day that starts at dayStart.
-func dayTime(t, dayStart time.Time, loc *time.Location) string {
+// local day that starts at dayStart ("yesterday" when that day is today).
+func dayTime(t, dayStart time.Time, loc *time.Location, today bool) string {
 	lt, ds := t.In(loc), dayStart.In(loc)
 	switch {
 	case lt.Format(time.DateOnly) == ds.Format(time.DateOnly):
 		return lt.Format("15:04")
-	case lt.Format(time.DateOnly) == ds.AddDate(0, 0, -1).Format(time.DateOnly):
-		return "yesterday " + lt.Format("15:04")
 	case lt.Format(time.DateOnly) == ds.AddDate(0, 0, 1).Format(time.DateOnly) && lt.Hour() == 0 && lt.Minute() == 0:
 		return "midnight"
+	case today && lt.Format(time.DateOnly) == ds.AddDate(0, 0, -1).Format(time.DateOnly):
+		return "yesterday " + lt.Format("15:04")
 	}
 	return lt.Format("Jan 2 15:04")
 }

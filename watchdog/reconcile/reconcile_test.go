@@ -330,7 +330,7 @@ func TestNonAdminKeyNeedsAdminKey(t *testing.T) {
 			if s.Off == "" || s.ReportedToday != 0 {
 				t.Errorf("snapshot = %+v, want reconciliation off and no figure", s)
 			}
-			if got := s.Summary(time.UTC); len(got) != 1 || !strings.HasPrefix(got[0], "OpenAI comparison off: ") {
+			if got := s.Summary(time.UTC); len(got) != 1 || !strings.HasPrefix(got[0], "Reconciliation with OpenAI is off: it needs an organization admin key") {
 				t.Errorf("summary = %q, want one line saying it is off", got)
 			}
 			if got := len(f.org.Requests()) > 0; got != tt.sent {
@@ -482,6 +482,13 @@ func TestAPIThatLags(t *testing.T) {
 			t.Fatalf("at +%s: findings = %d, want %d", st.after, got, want)
 		}
 	}
+	// The images were made with keycap's own key, elsewhere: that is what
+	// the key used beyond keycap's figure.
+	s := f.r.Snapshot()
+	if got, want := s.Sources, []reconcile.Source{{APIKeyID: "key_keycap", ProjectID: "proj_notebook", Model: "dall-e-3",
+		Amount: dalleCost(25) + dalleCost(5), Reported: dalleCost(25) + dalleCost(5), Requests: 30}}; len(got) != 1 || got[0] != want[0] {
+		t.Fatalf("sources = %+v, want %+v", got, want)
+	}
 }
 
 func TestUntrackedSpendNotifiedOnce(t *testing.T) {
@@ -509,6 +516,9 @@ func TestUntrackedSpendNotifiedOnce(t *testing.T) {
 	}
 	if len(x.Sources) == 0 {
 		t.Fatal("finding says nothing of where the spend came from")
+	}
+	if got, want := f.r.Snapshot().KeycapKeyID, "key_keycap"; got != want {
+		t.Fatalf("keycap's key = %q, want %q", got, want)
 	}
 	if got, want := x.Sources[0], (reconcile.Source{APIKeyID: "key_notebook", ProjectID: "proj_notebook", Model: "dall-e-3",
 		Amount: dalleCost(15), Reported: dalleCost(15), Requests: 15}); got != want {

@@ -76,8 +76,7 @@ func (c *canvas) fill(x0, y0, x1, y1 float64, col color.Color) {
 // stroke draws a polyline of width w, in dashes of on/off length when dash
 // is given, anti-aliased.
 func (c *canvas) stroke(pts [][2]float64, w float64, col color.Color, dash ...float64) {
-	b := c.img.Bounds()
-	z := vector.NewRasterizer(b.Dx(), b.Dy())
+	var quads [][4][2]float64
 	seg := func(x0, y0, x1, y1 float64) {
 		dx, dy := x1-x0, y1-y0
 		l := math.Hypot(dx, dy)
@@ -88,12 +87,7 @@ func (c *canvas) stroke(pts [][2]float64, w float64, col color.Color, dash ...fl
 		// Extend each segment by half the width so joints have no gaps.
 		ex, ey := dx/l*w/2, dy/l*w/2
 		x0, y0, x1, y1 = x0-ex, y0-ey, x1+ex, y1+ey
-		p := func(x, y float64) (float32, float32) { return float32(x * scale), float32(y * scale) }
-		z.MoveTo(p(x0+nx, y0+ny))
-		z.LineTo(p(x1+nx, y1+ny))
-		z.LineTo(p(x1-nx, y1-ny))
-		z.LineTo(p(x0-nx, y0-ny))
-		z.ClosePath()
+		quads = append(quads, [4][2]float64{{x0 + nx, y0 + ny}, {x1 + nx, y1 + ny}, {x1 - nx, y1 - ny}, {x0 - nx, y0 - ny}})
 	}
 	on := true
 	left := 0.0
@@ -123,7 +117,34 @@ func (c *canvas) stroke(pts [][2]float64, w float64, col color.Color, dash ...fl
 			}
 		}
 	}
-	z.Draw(c.img, b, image.NewUniform(col), image.Point{})
+	if len(quads) == 0 {
+		return
+	}
+	// Rasterize only the bounding box: a canvas-sized rasterizer per line
+	// would cost a full-image pass each.
+	minX, minY, maxX, maxY := math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)
+	for _, q := range quads {
+		for _, p := range q {
+			minX, minY, maxX, maxY = math.Min(minX, p[0]), math.Min(minY, p[1]), math.Max(maxX, p[0]), math.Max(maxY, p[1])
+		}
+	}
+	r := image.Rect(int(math.Floor(minX*scale))-1, int(math.Floor(minY*scale))-1, int(math.Ceil(maxX*scale))+1, int(math.Ceil(maxY*scale))+1)
+	r = r.Intersect(c.img.Bounds())
+	if r.Empty() {
+		return
+	}
+	z := vector.NewRasterizer(r.Dx(), r.Dy())
+	p := func(q [2]float64) (float32, float32) {
+		return float32(q[0]*scale - float64(r.Min.X)), float32(q[1]*scale - float64(r.Min.Y))
+	}
+	for _, q := range quads {
+		z.MoveTo(p(q[0]))
+		z.LineTo(p(q[1]))
+		z.LineTo(p(q[2]))
+		z.LineTo(p(q[3]))
+		z.ClosePath()
+	}
+	z.Draw(c.img, r, image.NewUniform(col), image.Point{})
 }
 
 // text draws s with its baseline at y; align is -1 (left), 0 (centre) or
@@ -157,6 +178,17 @@ func niceCeil(v float64) float64 {
 	return 10 * p
 }
 
+// niceScale returns the top of an axis showing up to v and its step: four
+// to six steps of 1, 2, 2.5 or 5 times a power of ten.
+func niceScale(v float64) (top, step float64) {
+	step = niceCeil(v / 5)
+	top = math.Ceil(v/step*(1-1e-9)) * step
+	if top <= 0 {
+		top = step
+	}
+	return top, step
+}
+
 // dollars formats an axis value.
 func dollars(v, step float64) string {
 	switch {
@@ -183,34 +215,62 @@ func (r *Report) WriteChart(w io.Writer) error {
 	return (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(w, img)
 }
 
-// Chart draws the spend timeline; see WriteChart.
+// panel is one chart of a timeline.
+type panel struct {
+	title string
+	bins  []Bin
+	width time.Duration
+}
+
+// Chart draws the spend timeline; see WriteChart. When the report has a
+// zoom on its busiest hour, that is drawn as a second panel below.
 func (r *Report) Chart() (*image.RGBA, error) {
 	fs, err := faces()
 	if err != nil {
 		return nil, fmt.Errorf("load chart fonts: %w", err)
 	}
-	c := &canvas{img: image.NewRGBA(image.Rect(0, 0, ChartWidth*scale, ChartHeight*scale)), faces: fs}
+	panels := []panel{{fmt.Sprintf("Spend on %s (%s)", r.Day, r.Location), r.Bins, r.Bin}}
+	if len(r.Zoom) > 0 {
+		z := r.Zoom
+		hm := func(t time.Time) string { return t.In(r.Location).Format("15:04") }
+		panels = append(panels, panel{fmt.Sprintf("The busiest hour, minute by minute (%s to %s)", hm(z[0].Start), hm(z[len(z)-1].Start.Add(time.Minute))), z, time.Minute})
+	}
+	c := &canvas{img: image.NewRGBA(image.Rect(0, 0, ChartWidth*scale, ChartHeight*len(panels)*scale)), faces: fs}
 	draw.Draw(c.img, c.img.Bounds(), image.White, image.Point{}, draw.Src)
-	const left, right, top, bottom = 72.0, ChartWidth - 72.0, 58.0, ChartHeight - 44.0
-	loc := r.Location
+	for i, p := range panels {
+		oy := float64(i * ChartHeight)
+		if i > 0 {
+			c.fill(0, oy, ChartWidth, oy+1, colGrid)
+		}
+		r.drawPanel(c, oy, p, i == len(panels)-1)
+	}
+	return c.img, nil
+}
 
-	title := fmt.Sprintf("Spend on %s (%s)", r.Day, loc)
-	c.text(left, 24, title, "title", colText, -1)
-	if len(r.Bins) == 0 {
+// drawPanel draws one timeline with its top at oy; labels says whether to
+// name the guard events (the zoom panel does, when there is one).
+func (r *Report) drawPanel(c *canvas, oy float64, p panel, labels bool) {
+	const left, right = 72.0, ChartWidth - 72.0
+	top, bottom := oy+58, oy+ChartHeight-44
+	loc := r.Location
+	fs := c.faces
+
+	c.text(left, oy+24, p.title, "title", colText, -1)
+	if len(p.bins) == 0 {
 		c.stroke([][2]float64{{left, bottom}, {right, bottom}}, 1, colAxis)
 		c.text((left+right)/2, (top+bottom)/2, "No requests went through keycap on this day.", "label", colTextSoft, 0)
-		return c.img, nil
+		return
 	}
-	from, to := r.Bins[0].Start, r.Bins[len(r.Bins)-1].Start.Add(r.Bin)
+	from, to := p.bins[0].Start, p.bins[len(p.bins)-1].Start.Add(p.width)
 	xOf := func(t time.Time) float64 {
 		return left + (right-left)*float64(t.Sub(from))/float64(to.Sub(from))
 	}
 
 	// Left scale: cumulative spend, with the cap when it is in view.
-	maxCum := r.Bins[len(r.Bins)-1].Cumulative.Dollars()
+	maxCum := p.bins[len(p.bins)-1].Cumulative.Dollars()
 	var openai []Bin
 	if r.OpenAI != nil {
-		openai = r.openAICumulative(from, to)
+		openai = r.openAICumulative(from, to, p.width)
 		for _, b := range openai {
 			maxCum = math.Max(maxCum, b.Cumulative.Dollars())
 		}
@@ -219,28 +279,31 @@ func (r *Report) Chart() (*image.RGBA, error) {
 	if capInView {
 		maxCum = math.Max(maxCum, r.Cap.Dollars())
 	}
-	lTop := niceCeil(maxCum * 1.08)
-	lStep := lTop / 5
+	lTop, lStep := niceScale(maxCum * 1.05)
 	yL := func(v float64) float64 { return bottom - (bottom-top)*v/lTop }
 	// Right scale: spend per bin.
 	var maxBin float64
-	for _, b := range r.Bins {
+	for _, b := range p.bins {
 		maxBin = math.Max(maxBin, b.Spent.Dollars())
 	}
-	rTop := niceCeil(maxBin * 1.08)
-	rStep := rTop / 5
+	// As many steps as the left scale, so both share the grid lines.
+	n := math.Round(lTop / lStep)
+	rStep := niceCeil(maxBin * 1.05 / n)
+	rTop := rStep * n
 	yR := func(v float64) float64 { return bottom - (bottom-top)*v/rTop }
 
-	for i := 0; i <= 5; i++ {
+	for i := 0; float64(i)*lStep <= lTop*(1+1e-9); i++ {
 		y := yL(float64(i) * lStep)
 		if i > 0 {
 			c.stroke([][2]float64{{left, y}, {right, y}}, 1, colGrid)
 		}
 		c.text(left-8, y+4, dollars(float64(i)*lStep, lStep), "label", colLine, 1)
+	}
+	for i := 0; float64(i)*rStep <= rTop*(1+1e-9); i++ {
 		c.text(right+8, yR(float64(i)*rStep)+4, dollars(float64(i)*rStep, rStep), "label", colBar, -1)
 	}
 	c.text(left-8, top-12, "total", "small", colLine, 1)
-	c.text(right+8, top-12, "per "+shortBin(r.Bin), "small", colBar, -1)
+	c.text(right+8, top-12, "per "+shortBin(p.width), "small", colBar, -1)
 
 	// Time axis: a label every 5, 10, 15, 30… minutes, at most about 12.
 	span := to.Sub(from)
@@ -256,15 +319,15 @@ func (r *Report) Chart() (*image.RGBA, error) {
 			continue
 		}
 		x := xOf(t)
-		c.stroke([][2]float64{{x, bottom}, {x, bottom + 5}}, 1, colAxis)
 		c.stroke([][2]float64{{x, top}, {x, bottom}}, 1, color.RGBA{0xf3, 0xf4, 0xf6, 0xff})
+		c.stroke([][2]float64{{x, bottom}, {x, bottom + 5}}, 1, colAxis)
 		c.text(x, bottom+19, t.In(loc).Format("15:04"), "label", colTextSoft, 0)
 	}
 
 	// Bars.
-	bw := (right - left) / float64(len(r.Bins))
+	bw := (right - left) / float64(len(p.bins))
 	gap := math.Min(bw*0.2, 2)
-	for i, b := range r.Bins {
+	for i, b := range p.bins {
 		if b.Spent <= 0 {
 			continue
 		}
@@ -274,9 +337,25 @@ func (r *Report) Chart() (*image.RGBA, error) {
 	}
 	c.stroke([][2]float64{{left, bottom}, {right, bottom}}, 1, colAxis)
 
-	// Guard events: a dotted line and a label each, the first of each kind.
+	// The cap, the cumulative lines.
+	if capInView {
+		y := yL(r.Cap.Dollars())
+		c.stroke([][2]float64{{left, y}, {right, y}}, 1.5, colCap, 6, 4)
+		c.text(left+6, y-6, "daily cap "+r.Cap.String(), "bold", colCap, -1)
+	}
+	if len(openai) > 0 {
+		c.stroke(steps(openai, p.width, xOf, yL, left), 2, colOpenAI, 7, 4)
+	}
+	c.stroke(steps(p.bins, p.width, xOf, yL, left), 2.5, colLine)
+
+	// Guard events: a dotted line each, the first of each kind, then their
+	// labels on top of everything.
 	seen := map[string]bool{}
-	labelY := top + 12
+	type tag struct {
+		x     float64
+		label string
+	}
+	var tags []tag
 	for _, ev := range r.Events {
 		if !slices.Contains(GuardKinds, ev.Kind) || seen[ev.Kind] || ev.At.Before(from) || ev.At.After(to) {
 			continue
@@ -284,40 +363,37 @@ func (r *Report) Chart() (*image.RGBA, error) {
 		seen[ev.Kind] = true
 		x := xOf(ev.At)
 		c.stroke([][2]float64{{x, top}, {x, bottom}}, 1.2, colEvent, 3, 3)
-		align := -1
-		lx := x + 4
-		if x > right-140 {
-			align, lx = 1, x-4
+		tags = append(tags, tag{x, EventTitle(ev.Kind) + " " + ev.At.In(loc).Format("15:04")})
+	}
+	if labels {
+		labelY := top + 12
+		for _, t := range tags {
+			w := float64(font.MeasureString(fs["small"], t.label)) / 64 / scale
+			lx := t.x + 5
+			if lx+w > right {
+				lx = t.x - 5 - w
+			}
+			c.fill(lx-3, labelY-10, lx+w+3, labelY+4, color.NRGBA{0xff, 0xff, 0xff, 0xe6})
+			c.text(lx, labelY, t.label, "small", colEvent, -1)
+			labelY += 15
 		}
-		c.text(lx, labelY, EventTitle(ev.Kind)+" "+ev.At.In(loc).Format("15:04"), "small", colEvent, align)
-		labelY += 14
 	}
-
-	// The cap, the cumulative lines.
-	if capInView {
-		y := yL(r.Cap.Dollars())
-		c.stroke([][2]float64{{left, y}, {right, y}}, 1.5, colCap, 6, 4)
-		c.text(right-4, y-6, "daily cap "+r.Cap.String(), "bold", colCap, 1)
-	}
-	if len(openai) > 0 {
-		c.stroke(steps(openai, r.Bin, xOf, yL, left), 2, colOpenAI, 7, 4)
-	}
-	c.stroke(steps(r.Bins, r.Bin, xOf, yL, left), 2.5, colLine)
 
 	// Legend.
 	lx := right
+	ly := oy + 24
 	legend := func(label string, col color.Color, kind string) {
 		w := float64(font.MeasureString(fs["label"], label)) / 64 / scale
 		lx -= w
-		c.text(lx, 24, label, "label", colText, -1)
+		c.text(lx, ly, label, "label", colText, -1)
 		lx -= 22
 		switch kind {
 		case "bar":
-			c.fill(lx, 15, lx+14, 25, col)
+			c.fill(lx, ly-9, lx+14, ly+1, col)
 		case "dash":
-			c.stroke([][2]float64{{lx, 20}, {lx + 16, 20}}, 2, col, 5, 3)
+			c.stroke([][2]float64{{lx, ly - 4}, {lx + 16, ly - 4}}, 2, col, 5, 3)
 		default:
-			c.stroke([][2]float64{{lx, 20}, {lx + 16, 20}}, 2.5, col)
+			c.stroke([][2]float64{{lx, ly - 4}, {lx + 16, ly - 4}}, 2.5, col)
 		}
 		lx -= 18
 	}
@@ -325,12 +401,11 @@ func (r *Report) Chart() (*image.RGBA, error) {
 		legend("OpenAI reports (total)", colOpenAI, "dash")
 	}
 	if r.Cap > 0 && !capInView {
-		w := c.text(lx, 24, "cap "+r.Cap.String()+" (off scale)", "label", colCap, 1)
+		w := c.text(lx, ly, "cap "+r.Cap.String()+" (off scale)", "label", colCap, 1)
 		lx -= w + 18
 	}
 	legend("total so far", colLine, "line")
-	legend("spent per "+shortBin(r.Bin), colBar, "bar")
-	return c.img, nil
+	legend("spent per "+shortBin(p.width), colBar, "bar")
 }
 
 // steps turns cumulative bins into the points of a line that rises at the
@@ -345,16 +420,16 @@ func steps(bins []Bin, width time.Duration, xOf func(time.Time) float64, yL func
 }
 
 // openAICumulative bins OpenAI's timeline like the report's.
-func (r *Report) openAICumulative(from, to time.Time) []Bin {
+func (r *Report) openAICumulative(from, to time.Time, width time.Duration) []Bin {
 	if len(r.OpenAI.Timeline) == 0 {
 		return nil
 	}
-	n := int((to.Sub(from) + r.Bin - 1) / r.Bin)
+	n := int((to.Sub(from) + width - 1) / width)
 	out := make([]Bin, n)
 	var before money.USD
 	last := -1
 	for _, p := range r.OpenAI.Timeline {
-		i := int(p.Start.Sub(from) / r.Bin)
+		i := int(p.Start.Sub(from) / width)
 		switch {
 		case p.Start.Before(from):
 			before += p.Amount
@@ -365,7 +440,7 @@ func (r *Report) openAICumulative(from, to time.Time) []Bin {
 	}
 	cum := before
 	for i := range out {
-		out[i].Start = from.Add(time.Duration(i) * r.Bin)
+		out[i].Start = from.Add(time.Duration(i) * width)
 		cum += out[i].Spent
 		out[i].Cumulative = cum
 	}

@@ -75,7 +75,9 @@ type Report struct {
 	// Bins is spend over the chart's window, Bin wide each.
 	Bins []Bin
 	Bin  time.Duration
-	// Peak is the bin with the most spend.
+	// Zoom is the busiest hour minute by minute, when Bins covers more.
+	Zoom []Bin
+	// Peak is the minute (or bin, without Zoom) with the most spend.
 	Peak Bin
 
 	Scripts   []Line
@@ -199,6 +201,7 @@ func Build(ctx context.Context, db Ledger, day string, o Options) (*Report, erro
 	if err != nil {
 		return nil, err
 	}
+	slices.Reverse(evs) // oldest first, so events of one moment keep their order
 	for _, ev := range evs {
 		if ev.Day != day {
 			continue
@@ -256,7 +259,8 @@ var niceBins = []int{1, 2, 5, 10, 15, 30, 60}
 
 // timeline bins the day's real spend: per minute over the active span
 // (with a little margin), in wider bins when the span is long, so that the
-// chart has at most 360 bars.
+// chart has at most 360 bars; and, when the bins are wider than a minute
+// or the span longer than two hours, the busiest hour minute by minute.
 func (r *Report) timeline(entries []ledger.Entry, dayStart time.Time) {
 	r.Bin = time.Minute
 	if len(entries) == 0 {
@@ -280,31 +284,67 @@ func (r *Report) timeline(entries []ledger.Entry, dayStart time.Time) {
 			break
 		}
 	}
-	from = from.Truncate(r.Bin)
-	n := int((to.Sub(from) + r.Bin - 1) / r.Bin)
-	r.Bins = make([]Bin, n)
-	var before money.USD // spent earlier in the day than the window
-	for i := range r.Bins {
-		r.Bins[i].Start = from.Add(time.Duration(i) * r.Bin)
+	r.Bins = bin(entries, from.Truncate(r.Bin), to, r.Bin)
+	for _, b := range r.Bins {
+		if b.Spent > r.Peak.Spent {
+			r.Peak = b
+		}
 	}
+	if r.Bin == time.Minute && span <= 120 {
+		return
+	}
+	// The busiest hour, on five-minute boundaries.
+	minutes := bin(entries, from, to, time.Minute)
+	best := money.USD(-1)
+	var ties []int // the starts of the hours with the most spend
+	for i := 0; i < len(minutes); i += 5 {
+		var sum money.USD
+		for _, m := range minutes[i:min(i+60, len(minutes))] {
+			sum += m.Spent
+		}
+		switch {
+		case sum > best:
+			best, ties = sum, []int{i}
+		case sum == best:
+			ties = append(ties, i)
+		}
+	}
+	// Of equally busy hours, the middle one puts a burst mid-chart.
+	zf := minutes[ties[len(ties)/2]].Start
+	r.Zoom = bin(entries, zf, zf.Add(time.Hour), time.Minute)
+	r.Peak = Bin{}
+	for _, b := range r.Zoom {
+		if b.Spent > r.Peak.Spent {
+			r.Peak = b
+		}
+	}
+}
+
+// bin adds up entries in bins of width from from to to, each with the
+// day's running total at its end.
+func bin(entries []ledger.Entry, from, to time.Time, width time.Duration) []Bin {
+	n := int((to.Sub(from) + width - 1) / width)
+	out := make([]Bin, n)
+	for i := range out {
+		out[i].Start = from.Add(time.Duration(i) * width)
+	}
+	var before money.USD // spent earlier in the day than the window
 	for _, e := range entries {
-		i := int(e.Start.Sub(from) / r.Bin)
+		i := int(e.Start.Sub(from) / width)
 		switch {
 		case e.Start.Before(from):
 			before += e.Charged()
 		case i < n:
-			r.Bins[i].Spent += e.Charged()
-			r.Bins[i].Requests++
+			out[i].Spent += e.Charged()
+			out[i].Requests++
 		}
 	}
 	cum := before
-	for i := range r.Bins {
-		cum += r.Bins[i].Spent
-		r.Bins[i].Cumulative = cum
-		if r.Bins[i].Spent > r.Peak.Spent {
-			r.Peak = r.Bins[i]
-		}
+	for i := range out {
+		cum += out[i].Spent
+		out[i].Cumulative = cum
 	}
+	return out
 }
 
 // Headline is the report's first sentence: how much, how fast, and what
@@ -323,12 +363,20 @@ func (r *Report) Headline() string {
 	}
 	s += "."
 	if r.Peak.Spent > 0 {
-		s += fmt.Sprintf(" The busiest %s was %s (%s).", binName(r.Bin), hm(r.Peak.Start), r.Peak.Spent)
+		s += fmt.Sprintf(" The busiest %s was %s (%s).", binName(r.PeakWidth()), hm(r.Peak.Start), r.Peak.Spent)
 	}
 	if !r.CapReachedAt.IsZero() {
 		s += fmt.Sprintf(" The cap was reached at %s and keycap refused what came after.", hm(r.CapReachedAt))
 	}
 	return s
+}
+
+// PeakWidth is the width of the Peak bin.
+func (r *Report) PeakWidth() time.Duration {
+	if len(r.Zoom) > 0 {
+		return time.Minute
+	}
+	return r.Bin
 }
 
 // binName names a bin width for sentences: "minute", "5 minutes".
