@@ -51,6 +51,7 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 
 unit:
+	npm ci --prefix cmd/keycap/testdata/node --no-audit --no-fund --loglevel=error
 	$(GO) test -race -count=1 ./watchdog/... ./keystore/...
 	$(GO) test -count=1 ./cmd/... ./app/...
 
@@ -71,8 +72,11 @@ fuzz-short:
 fuzz:
 	$(MAKE) fuzz-short FUZZTIME=$(if $(filter 5s,$(FUZZTIME)),2m,$(FUZZTIME))
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./watchdog/...
+# Benchmarks: direct vs a bare reverse proxy vs keycap in one run, then
+# memory, start-up and `keycap status` with a million-row ledger.
+bench: build deps-test
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./watchdog/...
+	xvfb-run -a $(GO) run ./cmd/keycap/testdata/bench -keycap $(BIN)
 
 # govulncheck needs the online vulnerability database; run it where the
 # network allows. It is not part of `make test`.

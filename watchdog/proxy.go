@@ -117,10 +117,16 @@ func (w *Watchdog) admit(r *http.Request) (*ticket, error) {
 	if w.badTokens.blocked() {
 		return nil, problem.Errorf(problem.InvalidToken, "keycap: too many requests with bad tokens in the last minute; refusing all for a minute")
 	}
-	tok, err := w.tokens.verify(bearer(r))
+	secret := bearer(r)
+	tok, err := w.tokens.verify(secret)
 	if err != nil {
-		if w.badTokens.fail() {
-			w.log.Warn("token guessing: too many bad tokens in a minute", "remote", r.RemoteAddr)
+		// Only a keycap token that matches no live token is a guess. A
+		// missing token (what a web page's <img> or <script> sends), a
+		// real key or an expired token is a mistake; counting those would
+		// let any web page lock every script out.
+		if problem.CodeOf(err) == problem.InvalidToken && strings.HasPrefix(secret, TokenPrefix) && w.badTokens.fail() {
+			w.log.Warn("token guessing: too many unknown tokens in a minute", "remote", r.RemoteAddr)
+			w.event("token_guessing", "", 0, "more than 30 unknown tokens in a minute: keycap refuses every request for a minute")
 		}
 		return nil, err
 	}

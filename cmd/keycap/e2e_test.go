@@ -23,7 +23,25 @@ const realKey = "sk-proj-E2EREALKEYabcdefghijklmnopqrstuvwxyz0123456789k3y9"
 
 var binDir string
 
+// pinGoEnv keeps the go command's caches where they are: the private
+// Secret Service gives the tests a new HOME, and builds from an empty cache
+// would recompile Fyne's C code and download modules on every run.
+func pinGoEnv() {
+	names := []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOENV"}
+	out, err := exec.Command("go", append([]string{"env"}, names...)...).Output()
+	if err != nil {
+		return
+	}
+	vals := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for i, k := range names {
+		if i < len(vals) && vals[i] != "" && os.Getenv(k) == "" {
+			os.Setenv(k, vals[i])
+		}
+	}
+}
+
 func TestMain(m *testing.M) {
+	pinGoEnv()
 	dir, err := os.MkdirTemp("", "keycap-e2e-*")
 	if err != nil {
 		panic(err)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keycap/keycap/watchdog/meter"
@@ -86,6 +87,24 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 type DB struct {
 	w, r *sql.DB
 	path string
+
+	// Reservations and settlements go through one writer goroutine that
+	// commits whatever has queued up in one transaction (group commit):
+	// one fsync-free WAL commit for many requests instead of two each.
+	insert, update *sql.Stmt
+	mu             sync.Mutex
+	closed         bool
+	queue          chan *op
+	writerDone     chan struct{}
+}
+
+// op is a reservation or a settlement waiting for the writer.
+type op struct {
+	entry  *Entry
+	settle []any
+	id     int64
+	err    error
+	done   chan struct{} // nil: nobody waits (settlements)
 }
 
 // Open opens (creating if needed) the ledger at path.
@@ -108,14 +127,96 @@ func Open(path string) (*DB, error) {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
-	return &DB{w: w, r: r, path: path}, nil
+	db := &DB{w: w, r: r, path: path, queue: make(chan *op, 1024), writerDone: make(chan struct{})}
+	if db.insert, err = w.Prepare(insertSQL); err == nil {
+		db.update, err = w.Prepare(settleSQL)
+	}
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	go db.writer()
+	return db, nil
+}
+
+// writer commits queued operations, as many as have queued up, in one
+// transaction each round.
+func (db *DB) writer() {
+	defer close(db.writerDone)
+	batch := make([]*op, 0, 256)
+	for first := range db.queue {
+		batch = append(batch[:0], first)
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case o, ok := <-db.queue:
+				if !ok {
+					break more
+				}
+				batch = append(batch, o)
+			default:
+				break more
+			}
+		}
+		db.commit(batch)
+		for _, o := range batch {
+			if o.done != nil {
+				close(o.done)
+			}
+		}
+	}
+}
+
+func (db *DB) commit(batch []*op) {
+	tx, err := db.w.Begin()
+	if err == nil {
+		ins, upd := tx.Stmt(db.insert), tx.Stmt(db.update)
+		for _, o := range batch {
+			if e := o.entry; e != nil {
+				var res sql.Result
+				res, o.err = ins.Exec(e.Start.UnixMilli(), e.Day, e.TokenID, e.Label, e.Method, e.Path, e.Endpoint, e.Model, e.Card, e.Stream,
+					int64(e.Estimate), Reserved, e.Exact,
+					e.Units.Input, e.Units.Cached, e.Units.Output, e.Units.Reasoning, e.Units.Characters, e.Units.Images, e.Units.Seconds,
+					e.Fingerprint, e.Rehearsed, e.Note)
+				if o.err == nil {
+					o.id, o.err = res.LastInsertId()
+				}
+			} else {
+				_, o.err = upd.Exec(o.settle...)
+			}
+		}
+		err = tx.Commit()
+	}
+	if err != nil {
+		for _, o := range batch {
+			o.err = err
+		}
+	}
+}
+
+func (db *DB) enqueue(o *op) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.closed {
+		return errors.New("ledger closed")
+	}
+	db.queue <- o
+	return nil
 }
 
 // Path returns the file name of the ledger.
 func (db *DB) Path() string { return db.path }
 
-// Close closes the ledger.
+// Close writes what is queued and closes the ledger.
 func (db *DB) Close() error {
+	db.mu.Lock()
+	if !db.closed {
+		db.closed = true
+		close(db.queue)
+	}
+	db.mu.Unlock()
+	<-db.writerDone
 	return errors.Join(db.r.Close(), db.w.Close())
 }
 
@@ -166,34 +267,52 @@ func (e Entry) Charged() money.USD {
 	return e.Cost
 }
 
-// Reserve writes a reservation and returns its id.
+const insertSQL = `INSERT INTO requests
+	(started_at, day, token_id, label, method, path, endpoint, model, card, stream, estimate, state, exact,
+	 input_tokens, cached_tokens, output_tokens, reasoning_tokens, characters, images, seconds, fingerprint, rehearsed, note)
+	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+
+const settleSQL = `UPDATE requests SET finished_at=?, cost=?, state=?, exact=?,
+	input_tokens=?, cached_tokens=?, output_tokens=?, reasoning_tokens=?, characters=?, images=?, seconds=?,
+	status=?, upstream_request_id=?, note=? WHERE id=?`
+
+// Reserve writes a reservation and returns its id once it is committed.
 func (db *DB) Reserve(ctx context.Context, e Entry) (int64, error) {
-	res, err := db.w.ExecContext(ctx, `INSERT INTO requests
-		(started_at, day, token_id, label, method, path, endpoint, model, card, stream, estimate, state, exact,
-		 input_tokens, cached_tokens, output_tokens, reasoning_tokens, characters, images, seconds, fingerprint, rehearsed, note)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		e.Start.UnixMilli(), e.Day, e.TokenID, e.Label, e.Method, e.Path, e.Endpoint, e.Model, e.Card, e.Stream,
-		int64(e.Estimate), Reserved, e.Exact,
-		e.Units.Input, e.Units.Cached, e.Units.Output, e.Units.Reasoning, e.Units.Characters, e.Units.Images, e.Units.Seconds,
-		e.Fingerprint, e.Rehearsed, e.Note)
-	if err != nil {
+	o := &op{entry: &e, done: make(chan struct{})}
+	if err := db.enqueue(o); err != nil {
 		return 0, fmt.Errorf("write reservation: %w", err)
 	}
-	return res.LastInsertId()
+	<-o.done
+	if o.err != nil {
+		return 0, fmt.Errorf("write reservation: %w", o.err)
+	}
+	return o.id, nil
 }
 
-// Settle records the outcome of a reserved request.
+// Settle records the outcome of a reserved request. It returns once the
+// settlement is queued: a settlement lost in a crash leaves the request
+// reserved, and the next start counts it at its estimate, never less.
+// Settlements are committed in order with everything else, so a read after
+// Flush sees them.
 func (db *DB) Settle(ctx context.Context, id int64, end time.Time, s meter.Settlement, status int, requestID string) error {
-	_, err := db.w.ExecContext(ctx, `UPDATE requests SET finished_at=?, cost=?, state=?, exact=?,
-		input_tokens=?, cached_tokens=?, output_tokens=?, reasoning_tokens=?, characters=?, images=?, seconds=?,
-		status=?, upstream_request_id=?, note=? WHERE id=?`,
-		end.UnixMilli(), int64(s.Cost), Settled, s.Exact,
+	err := db.enqueue(&op{settle: []any{end.UnixMilli(), int64(s.Cost), Settled, s.Exact,
 		s.Units.Input, s.Units.Cached, s.Units.Output, s.Units.Reasoning, s.Units.Characters, s.Units.Images, s.Units.Seconds,
-		status, requestID, s.Note, id)
+		status, requestID, s.Note, id}})
 	if err != nil {
 		return fmt.Errorf("settle request %d: %w", id, err)
 	}
 	return nil
+}
+
+// Flush waits until everything queued before it is committed, and returns
+// the error of that last commit.
+func (db *DB) Flush() error {
+	o := &op{settle: []any{0, 0, Settled, false, 0, 0, 0, 0, 0, 0, 0, 0, "", "", int64(-1)}, done: make(chan struct{})}
+	if err := db.enqueue(o); err != nil {
+		return err
+	}
+	<-o.done
+	return o.err
 }
 
 // RecoverNote explains a reservation found unsettled at start-up.

@@ -10,7 +10,14 @@ import (
 
 // This file holds the read-only aggregates the tray and the dashboard draw:
 // they add up in SQL, so a day of a runaway loop (hundreds of thousands of
-// requests) still reads as a handful of rows.
+// requests) still reads as a handful of rows. The requests table is indexed
+// by day, not by time, so each query also bounds the day: a request's local
+// day is within a day of its UTC date, whatever the time zone.
+
+// dayBounds returns days that surely include every local day of [from, to).
+func dayBounds(from, to time.Time) (string, string) {
+	return from.UTC().Add(-24 * time.Hour).Format(time.DateOnly), to.UTC().Add(24 * time.Hour).Format(time.DateOnly)
+}
 
 // SpendBuckets returns the real spend of n consecutive periods of length
 // step starting at from: element i covers [from+i·step, from+(i+1)·step).
@@ -20,9 +27,11 @@ func (db *DB) SpendBuckets(ctx context.Context, from time.Time, step time.Durati
 		return nil, fmt.Errorf("read spend buckets: need n > 0 and a step of at least 1ms, not n=%d step=%v", n, step)
 	}
 	start, ms := from.UnixMilli(), step.Milliseconds()
+	end := start + ms*int64(n)
+	d0, d1 := dayBounds(from, time.UnixMilli(end))
 	rows, err := db.r.QueryContext(ctx, `SELECT (started_at - ?) / ?, SUM(COALESCE(cost, estimate)) FROM requests
-		WHERE started_at >= ? AND started_at < ? AND rehearsed = 0 GROUP BY 1`,
-		start, ms, start, start+ms*int64(n))
+		WHERE day >= ? AND day <= ? AND started_at >= ? AND started_at < ? AND rehearsed = 0 GROUP BY 1`,
+		start, ms, d0, d1, start, end)
 	if err != nil {
 		return nil, fmt.Errorf("read spend buckets: %w", err)
 	}
@@ -51,13 +60,15 @@ type Spender struct {
 	Reserved money.USD `json:"reserved_usd"`
 }
 
-// SpendSince returns the real spend of requests started at or after since,
-// by script, model and endpoint, the largest first (at most limit rows).
+// SpendSince returns the real spend of requests started at or after since
+// (and no later than a day ahead of it), by script, model and endpoint, the
+// largest first (at most limit rows).
 func (db *DB) SpendSince(ctx context.Context, since time.Time, limit int) ([]Spender, error) {
+	d0, d1 := dayBounds(since, since.Add(24*time.Hour))
 	rows, err := db.r.QueryContext(ctx, `SELECT label, model, endpoint, SUM(COALESCE(cost, estimate)) AS spent, COUNT(*),
 		SUM(CASE WHEN state = 'reserved' THEN estimate ELSE 0 END)
-		FROM requests WHERE started_at >= ? AND rehearsed = 0
-		GROUP BY label, model, endpoint ORDER BY spent DESC, label, model, endpoint LIMIT ?`, since.UnixMilli(), limit)
+		FROM requests WHERE day >= ? AND day <= ? AND started_at >= ? AND rehearsed = 0
+		GROUP BY label, model, endpoint ORDER BY spent DESC, label, model, endpoint LIMIT ?`, d0, d1, since.UnixMilli(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read recent spend: %w", err)
 	}
