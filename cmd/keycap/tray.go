@@ -1,3 +1,5 @@
+//go:build cgo || ci
+
 package main
 
 import (
