@@ -60,7 +60,9 @@ FUZZ_TARGETS := \
 	./watchdog/meter:FuzzSSE \
 	./watchdog/meter:FuzzJSONBody \
 	./watchdog/meter:FuzzPlan \
-	./keystore/dotenv:FuzzRemove
+	./keystore/dotenv:FuzzRemove \
+	./watchdog/reconcile:FuzzPage \
+	./watchdog/standin:FuzzWAVSeconds
 
 fuzz-short:
 	@for t in $(FUZZ_TARGETS); do \
