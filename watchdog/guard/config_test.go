@@ -55,7 +55,8 @@ func TestConfigValidate(t *testing.T) {
 }
 
 // TestConfigTOML checks the [guards] section of config.toml: keys missing
-// keep their defaults.
+// keep their defaults, and thresholds are not read there (they are the
+// top-level warn_at list).
 func TestConfigTOML(t *testing.T) {
 	var file struct {
 		Guards guard.Config `toml:"guards"`
@@ -66,16 +67,15 @@ func TestConfigTOML(t *testing.T) {
 loop_block_at = 8
 loop_window = "30m"
 rate_usd_per_min = 0.5
-thresholds = [0.25, 1.0]
 `
 	if _, err := toml.Decode(src, &file); err != nil {
 		t.Fatal(err)
 	}
 	want := guard.DefaultConfig()
-	want.LoopBlockAt, want.LoopWindow, want.RateUSDPerMin, want.Thresholds = 8, 30*time.Minute, 0.5, []float64{0.25, 1}
+	want.LoopBlockAt, want.LoopWindow, want.RateUSDPerMin = 8, 30*time.Minute, 0.5
 	if got := file.Guards; got.LoopWarnAt != want.LoopWarnAt || got.LoopBlockAt != want.LoopBlockAt || got.LoopWindow != want.LoopWindow ||
 		got.RateWindow != want.RateWindow || got.RateFraction != want.RateFraction || got.RateUSDPerMin != want.RateUSDPerMin ||
-		got.RetryStormAt != want.RetryStormAt || got.RetryWindow != want.RetryWindow || len(got.Thresholds) != 2 {
+		got.RetryStormAt != want.RetryStormAt || got.RetryWindow != want.RetryWindow || len(got.Thresholds) != 3 {
 		t.Fatalf("decoded %+v, want %+v", got, want)
 	}
 
@@ -85,7 +85,7 @@ thresholds = [0.25, 1.0]
 		t.Fatal(err)
 	}
 	for _, line := range []string{`loop_warn_at = 3`, `loop_block_at = 5`, `loop_window = "10m0s"`, `rate_window = "5m0s"`,
-		`rate_fraction = 0.2`, `rate_usd_per_min = 0.0`, `retry_storm_at = 10`, `retry_window = "1m0s"`, `thresholds = [0.5, 0.8, 1.0]`} {
+		`rate_fraction = 0.2`, `rate_usd_per_min = 0.0`, `retry_storm_at = 10`, `retry_window = "1m0s"`} {
 		if !strings.Contains(buf.String(), line) {
 			t.Errorf("encoded defaults lack %q:\n%s", line, buf.String())
 		}
