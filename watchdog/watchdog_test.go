@@ -29,7 +29,7 @@ import (
 )
 
 // realKey is the stand-in's key; it must never show up anywhere keycap writes.
-const realKey = "sk-proj-REALKEYabcdefghijklmnopqrstuvwxyz0123456789wxyz"
+const realKey = "sk-proj-" + "REALKEYabcdefghijklmnopqrstuvwxyz0123456789wxyz"
 
 // clock is a settable test clock.
 type clock struct {

