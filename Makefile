@@ -41,6 +41,8 @@ deps-build:
 
 deps-test: deps-build
 	$(call ensure,$(APT_TEST))
+	@command -v npm >/dev/null || { echo "Installing Node.js and npm (for the official Node SDK test)"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
 
 test: deps-test lint unit fuzz-short
 
