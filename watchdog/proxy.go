@@ -74,9 +74,22 @@ func (w *Watchdog) secure(next http.Handler) http.Handler {
 			problem.Write(rw, problem.Errorf(problem.Forbidden, "keycap: refused a request for host %q; keycap answers only on 127.0.0.1 or localhost", r.Host))
 			return
 		}
-		if o := r.Header.Get("Origin"); o != "" && !w.originAllowed(o) {
-			problem.Write(rw, problem.Errorf(problem.Forbidden, "keycap: refused a request from the web page at %s; browsers may not use keycap unless you add the origin to allow_origins in config.toml", o))
-			return
+		if o := r.Header.Get("Origin"); o != "" {
+			if !w.originAllowed(o) {
+				problem.Write(rw, problem.Errorf(problem.Forbidden, "keycap: refused a request from the web page at %s; browsers may not use keycap unless you add the origin to allow_origins in config.toml", o))
+				return
+			}
+			// An origin the user allowed gets CORS, and its preflight an answer.
+			h := rw.Header()
+			h.Set("Access-Control-Allow-Origin", o)
+			h.Add("Vary", "Origin")
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+				h.Set("Access-Control-Allow-Headers", r.Header.Get("Access-Control-Request-Headers"))
+				h.Set("Access-Control-Max-Age", "600")
+				rw.WriteHeader(http.StatusNoContent)
+				return
+			}
 		}
 		next.ServeHTTP(rw, r)
 	})
@@ -233,6 +246,12 @@ func (w *Watchdog) modifyResponse(resp *http.Response) error {
 	if sse && t.plan.StripUsage {
 		resp.Header.Del("Content-Length")
 		resp.ContentLength = -1
+	}
+	// CORS is keycap's to answer, never upstream's.
+	for k := range resp.Header {
+		if strings.HasPrefix(strings.ToLower(k), "access-control-") {
+			resp.Header.Del(k)
+		}
 	}
 	status, reqID := resp.StatusCode, resp.Header.Get("X-Request-Id")
 	resp.Body = t.plan.WrapBody(resp.Body, sse, func(r meter.Reading, complete bool) {

@@ -748,6 +748,38 @@ func TestHeadersPassThroughAndHostOriginChecks(t *testing.T) {
 	}
 }
 
+func TestAllowedOriginGetsCORS(t *testing.T) {
+	h := MustStart(t, func(c *config.Config) { c.AllowOrigins = []string{"http://localhost:5173"} })
+	req, _ := http.NewRequest("OPTIONS", h.w.ProxyURL()+"/chat/completions", nil)
+	req.Header.Set("Origin", "http://localhost:5173")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "authorization,content-type")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "http://localhost:5173" ||
+		resp.Header.Get("Access-Control-Allow-Headers") != "authorization,content-type" {
+		t.Errorf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+	if n := len(h.up.Requests()); n != 0 {
+		t.Errorf("the preflight reached upstream (%d)", n)
+	}
+	tok := h.token(t, "web", 0)
+	req, _ = http.NewRequest("POST", h.w.ProxyURL()+"/moderations", strings.NewReader(`{"model":"omni-moderation-latest","input":"x"}`))
+	req.Header.Set("Origin", "http://localhost:5173")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(resp.Header.Values("Access-Control-Allow-Origin")) != 1 {
+		t.Errorf("allowed origin: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
 func TestSecondEngineSaysWhoHoldsTheLock(t *testing.T) {
 	h := MustStart(t)
 	_, err := Open(Options{Home: h.home, Listen: "127.0.0.1:0"})
