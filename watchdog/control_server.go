@@ -1,7 +1,6 @@
 package watchdog
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,8 +48,6 @@ func (l *peerListener) Accept() (net.Conn, error) {
 		c.Close()
 	}
 }
-
-func peerCheck(ctx context.Context, _ net.Conn) context.Context { return ctx }
 
 func (w *Watchdog) controlHandler() http.Handler {
 	mux := http.NewServeMux()

@@ -304,7 +304,7 @@ func (w *Watchdog) listen(addr string) error {
 		return err
 	}
 	w.controlLn = cln
-	w.control = &http.Server{Handler: w.controlHandler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: peerCheck, ErrorLog: slog.NewLogLogger(w.log.Handler(), slog.LevelDebug)}
+	w.control = &http.Server{Handler: w.controlHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(w.log.Handler(), slog.LevelDebug)}
 	return nil
 }
 

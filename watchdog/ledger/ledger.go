@@ -292,8 +292,6 @@ func (db *DB) Reserve(ctx context.Context, e Entry) (int64, error) {
 // Settle records the outcome of a reserved request. It returns once the
 // settlement is queued: a settlement lost in a crash leaves the request
 // reserved, and the next start counts it at its estimate, never less.
-// Settlements are committed in order with everything else, so a read after
-// Flush sees them.
 func (db *DB) Settle(ctx context.Context, id int64, end time.Time, s meter.Settlement, status int, requestID string) error {
 	err := db.enqueue(&op{settle: []any{end.UnixMilli(), int64(s.Cost), Settled, s.Exact,
 		s.Units.Input, s.Units.Cached, s.Units.Output, s.Units.Reasoning, s.Units.Characters, s.Units.Images, s.Units.Seconds,
@@ -302,17 +300,6 @@ func (db *DB) Settle(ctx context.Context, id int64, end time.Time, s meter.Settl
 		return fmt.Errorf("settle request %d: %w", id, err)
 	}
 	return nil
-}
-
-// Flush waits until everything queued before it is committed, and returns
-// the error of that last commit.
-func (db *DB) Flush() error {
-	o := &op{settle: []any{0, 0, Settled, false, 0, 0, 0, 0, 0, 0, 0, 0, "", "", int64(-1)}, done: make(chan struct{})}
-	if err := db.enqueue(o); err != nil {
-		return err
-	}
-	<-o.done
-	return o.err
 }
 
 // RecoverNote explains a reservation found unsettled at start-up.
