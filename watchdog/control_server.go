@@ -180,7 +180,7 @@ func (w *Watchdog) controlHandler() http.Handler {
 		es, err := w.ledger.Events(r.Context(), limit(r))
 		reply(rw, es, err)
 	})
-	mux.HandleFunc("POST /reconcile/sync", func(rw http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST "+control.SyncPath, func(rw http.ResponseWriter, r *http.Request) {
 		s, err := w.SyncOpenAI(r.Context())
 		reply(rw, s, err)
 	})

@@ -276,22 +276,7 @@ func (w *Watchdog) upstreamError(rw http.ResponseWriter, r *http.Request, err er
 	if !neverSent {
 		msg = "keycap: the OpenAI API did not answer in full; the request was counted at its estimate in case it was billed"
 	}
-	problem.Write(rw, problem.Errorf(problem.Upstream, "%s (%s)", msg, upstreamErrText(err)))
-}
-
-func upstreamErrText(err error) string {
-	var ne net.Error
-	switch {
-	case errors.As(err, &ne) && ne.Timeout():
-		return "timed out"
-	case strings.Contains(err.Error(), "connection refused"):
-		return "connection refused"
-	case strings.Contains(err.Error(), "reset"):
-		return "connection reset"
-	case strings.Contains(err.Error(), "no such host"):
-		return "unknown host"
-	}
-	return "connection failed"
+	problem.Write(rw, problem.Errorf(problem.Upstream, "%s (%s)", msg, problem.NetReason(err)))
 }
 
 // settle prices what the request really cost, once, and records it.

@@ -7,12 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/keycap/keycap/watchdog/problem"
 )
 
 // Timeout bounds one check.
@@ -74,20 +75,7 @@ func Check(ctx context.Context, upstream, key string, client *http.Client) Resul
 	case errors.Is(err, context.DeadlineExceeded):
 		r.Message = fmt.Sprintf("%s did not answer within %s, so the key could not be checked. Is the network up?", host, Timeout)
 	default:
-		r.Message = fmt.Sprintf("Could not reach %s (%s), so the key could not be checked.", host, netReason(err))
+		r.Message = fmt.Sprintf("Could not reach %s (%s), so the key could not be checked.", host, problem.NetReason(err))
 	}
 	return r
-}
-
-// netReason names a network failure without the request's details.
-func netReason(err error) string {
-	var dns *net.DNSError
-	var op *net.OpError
-	switch {
-	case errors.As(err, &dns):
-		return "its name does not resolve"
-	case errors.As(err, &op) && op.Op == "dial":
-		return "the connection was refused or timed out"
-	}
-	return "a network error"
 }

@@ -143,7 +143,7 @@ func setAdminKey(ctx context.Context, e *env) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "Stored admin key %s in the system keychain; keycap compares its figures with OpenAI's usage every few minutes.\n", k.Redacted())
-	s, err := requestSync(ctx, e.home)
+	s, err := e.client().SyncOpenAI(ctx)
 	switch {
 	case errors.Is(err, control.ErrNotRunning):
 	case err != nil:

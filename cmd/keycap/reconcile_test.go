@@ -182,7 +182,7 @@ func fakeEngine(t *testing.T, h http.HandlerFunc) string {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+syncPath, h)
+	mux.HandleFunc("POST "+control.SyncPath, h)
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })

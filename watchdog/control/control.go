@@ -148,10 +148,21 @@ func NewClient(home string) *Client {
 			return d.DialContext(ctx, "unix", sock)
 		},
 	}
-	return &Client{Home: home, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	return &Client{Home: home, http: &http.Client{Transport: tr}}
+}
+
+// callTimeout bounds a control call; a sync with OpenAI may wait out
+// Retry-After and backoff, so it gets longer.
+func callTimeout(path string) time.Duration {
+	if path == SyncPath {
+		return 3 * time.Minute
+	}
+	return 30 * time.Second
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout(path))
+	defer cancel()
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -265,14 +276,19 @@ func (c *Client) Tokens(ctx context.Context) ([]ledger.Token, error) {
 	return out, c.do(ctx, "GET", "/tokens", nil, &out)
 }
 
+// SyncPath is the control endpoint that syncs with OpenAI's usage and
+// costs now and answers the reconcile.Snapshot.
+const SyncPath = "/reconcile/sync"
+
+// SyncOpenAI asks the engine to read OpenAI's usage and costs now. A failed
+// sync is a *problem.Error with one sentence ("needs an admin key", …).
+func (c *Client) SyncOpenAI(ctx context.Context) (reconcile.Snapshot, error) {
+	var s reconcile.Snapshot
+	return s, c.do(ctx, "POST", SyncPath, nil, &s)
+}
+
 // ReloadKey asks the engine to read the API key from the keychain again.
 func (c *Client) ReloadKey(ctx context.Context) (Status, error) {
 	var s Status
 	return s, c.do(ctx, "POST", "/reload-key", nil, &s)
-}
-
-// SyncOpenAI asks the engine to read OpenAI's usage and costs now.
-func (c *Client) SyncOpenAI(ctx context.Context) (reconcile.Snapshot, error) {
-	var s reconcile.Snapshot
-	return s, c.do(ctx, "POST", "/reconcile/sync", nil, &s)
 }

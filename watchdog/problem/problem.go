@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"strings"
 )
 
 // Codes keycap answers with. The proxy's refusals use them as the OpenAI
@@ -164,4 +166,21 @@ func Write(w http.ResponseWriter, err error) {
 	}
 	w.WriteHeader(Status(code))
 	w.Write(append(JSON(err), '\n'))
+}
+
+// NetReason names a network failure in a few words, without the addresses
+// and details its error text carries.
+func NetReason(err error) string {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timed out"
+	case strings.Contains(err.Error(), "connection refused"):
+		return "connection refused"
+	case strings.Contains(err.Error(), "reset"):
+		return "connection reset"
+	case strings.Contains(err.Error(), "no such host"):
+		return "unknown host"
+	}
+	return "connection failed"
 }

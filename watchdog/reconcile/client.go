@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -314,7 +313,7 @@ func (c *Client) get(ctx context.Context, path string, params url.Values) ([]byt
 		var fail error
 		retryable := true
 		if err != nil {
-			fail = problem.Errorf(problem.Upstream, "could not reach OpenAI's usage API (%s)", netReason(err))
+			fail = problem.Errorf(problem.Upstream, "could not reach OpenAI's usage API (%s)", problem.NetReason(err))
 		} else {
 			fail, retryable = statusError(resp.StatusCode, body, path)
 		}
@@ -442,18 +441,4 @@ func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 		return max(t.Sub(now), 0), true
 	}
 	return 0, false
-}
-
-// netReason names a network failure without its addresses.
-func netReason(err error) string {
-	var ne net.Error
-	switch {
-	case errors.As(err, &ne) && ne.Timeout():
-		return "timed out"
-	case strings.Contains(err.Error(), "connection refused"):
-		return "connection refused"
-	case strings.Contains(err.Error(), "no such host"):
-		return "unknown host"
-	}
-	return "connection failed"
 }
