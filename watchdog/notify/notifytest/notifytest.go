@@ -13,23 +13,17 @@
 package notifytest
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/keycap/keycap/keystore/keystoretest"
 )
 
 // ErrNotInstalled is returned by StartBus when dbus-daemon cannot be found.
@@ -41,125 +35,39 @@ const (
 	Path      = dbus.ObjectPath("/org/freedesktop/Notifications")
 	Interface = "org.freedesktop.Notifications"
 
-	tempPrefix   = "keycap-notify-"
-	startTimeout = 15 * time.Second
-	stopTimeout  = 5 * time.Second
+	tempPrefix = "keycap-notify-"
 )
 
-// Bus is a private D-Bus session bus. Nothing is started on it by
-// activation: its configuration names no service directories, so the
-// notification daemons a desktop distribution ships cannot start on it.
+// Bus is a private D-Bus session bus, the same kind the keychain tests
+// use: nothing is started on it by activation, so the notification daemons
+// a desktop distribution ships cannot start on it.
 type Bus struct {
-	// Address is the bus address, for DBUS_SESSION_BUS_ADDRESS.
-	Address string
-	dir     string
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	stderr  *syncBuffer
+	*keystoretest.Bus
+	dir string
 }
 
 // StartBus starts dbus-daemon with its socket in a new temporary directory.
-func StartBus() (_ *Bus, err error) {
-	exe, err := exec.LookPath("dbus-daemon")
-	if err != nil {
-		return nil, fmt.Errorf("%w (%v)", ErrNotInstalled, err)
-	}
-	removeStale()
+func StartBus() (*Bus, error) {
 	// Short, so the socket path stays under the 108-byte limit.
 	dir, err := os.MkdirTemp("", tempPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("create temp dir: %w", err)
 	}
-	b := &Bus{dir: dir, stderr: new(syncBuffer), exited: make(chan struct{})}
-	defer func() {
-		if err != nil {
-			b.Close()
-		}
-	}()
-	if err := os.WriteFile(filepath.Join(dir, "pid"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
-		return nil, fmt.Errorf("write pid file: %w", err)
-	}
-	config := filepath.Join(dir, "bus.conf")
-	if err := os.WriteFile(config, []byte(busConfig(filepath.Join(dir, "bus"))), 0o600); err != nil {
-		return nil, fmt.Errorf("write bus config: %w", err)
-	}
-	b.cmd = exec.Command(exe, "--config-file="+config, "--nofork", "--print-address")
-	b.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
-	b.cmd.Stderr = b.stderr
-	b.cmd.SysProcAttr = childAttr()
-	b.cmd.WaitDelay = stopTimeout
-	stdout, err := b.cmd.StdoutPipe()
+	kb, err := keystoretest.StartBus(dir)
 	if err != nil {
-		return nil, fmt.Errorf("start dbus-daemon: %w", err)
+		os.RemoveAll(dir)
+		if errors.Is(err, keystoretest.ErrNotInstalled) {
+			return nil, ErrNotInstalled
+		}
+		return nil, err
 	}
-	if err := b.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start dbus-daemon: %w", err)
-	}
-	go func() {
-		_ = b.cmd.Wait()
-		close(b.exited)
-	}()
-	addr := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		addr <- strings.TrimSpace(line)
-	}()
-	select {
-	case b.Address = <-addr:
-	case <-time.After(startTimeout):
-	}
-	if b.Address == "" {
-		return nil, fmt.Errorf("dbus-daemon printed no address: %s", strings.TrimSpace(b.stderr.String()))
-	}
-	return b, nil
+	return &Bus{Bus: kb, dir: dir}, nil
 }
 
 // Close stops the bus and removes its directory.
 func (b *Bus) Close() {
-	if b.cmd != nil && b.cmd.Process != nil {
-		_ = b.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-b.exited:
-		case <-time.After(stopTimeout):
-			_ = b.cmd.Process.Kill()
-			<-b.exited
-		}
-	}
-	_ = os.RemoveAll(b.dir)
-}
-
-// removeStale removes the directories of test binaries that died without
-// cleaning up (a panic, or go test's -timeout); Pdeathsig has already
-// stopped their buses.
-func removeStale() {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPrefix+"*"))
-	for _, dir := range dirs {
-		b, err := os.ReadFile(filepath.Join(dir, "pid"))
-		if err != nil {
-			continue
-		}
-		if pid, err := strconv.Atoi(string(b)); err == nil && processGone(pid) {
-			_ = os.RemoveAll(dir)
-		}
-	}
-}
-
-func busConfig(socket string) string {
-	var esc bytes.Buffer
-	_ = xml.EscapeText(&esc, []byte("unix:path="+socket))
-	return `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>` + esc.String() + `</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-`
+	b.Bus.Close()
+	os.RemoveAll(b.dir)
 }
 
 var (
@@ -328,21 +236,3 @@ func (service) GetServerInformation() (name, vendor, version, specVersion string
 
 // CloseNotification is org.freedesktop.Notifications.CloseNotification.
 func (service) CloseNotification(id uint32) *dbus.Error { return nil }
-
-// syncBuffer collects a child's output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
