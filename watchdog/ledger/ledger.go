@@ -104,7 +104,7 @@ type op struct {
 	settle []any
 	id     int64
 	err    error
-	done   chan struct{} // nil: nobody waits (settlements)
+	done   chan struct{} // closed once committed
 }
 
 // Open opens (creating if needed) the ledger at path.
@@ -289,15 +289,21 @@ func (db *DB) Reserve(ctx context.Context, e Entry) (int64, error) {
 	return o.id, nil
 }
 
-// Settle records the outcome of a reserved request. It returns once the
-// settlement is queued: a settlement lost in a crash leaves the request
-// reserved, and the next start counts it at its estimate, never less.
+// Settle records the outcome of a reserved request and returns once it is
+// committed, so a read that follows sees it. It shares its transaction
+// with whatever else is queued (group commit); should the process die
+// first, the row stays reserved and the next start counts it at its
+// estimate, never less.
 func (db *DB) Settle(ctx context.Context, id int64, end time.Time, s meter.Settlement, status int, requestID string) error {
-	err := db.enqueue(&op{settle: []any{end.UnixMilli(), int64(s.Cost), Settled, s.Exact,
+	o := &op{settle: []any{end.UnixMilli(), int64(s.Cost), Settled, s.Exact,
 		s.Units.Input, s.Units.Cached, s.Units.Output, s.Units.Reasoning, s.Units.Characters, s.Units.Images, s.Units.Seconds,
-		status, requestID, s.Note, id}})
-	if err != nil {
+		status, requestID, s.Note, id}, done: make(chan struct{})}
+	if err := db.enqueue(o); err != nil {
 		return fmt.Errorf("settle request %d: %w", id, err)
+	}
+	<-o.done
+	if o.err != nil {
+		return fmt.Errorf("settle request %d: %w", id, o.err)
 	}
 	return nil
 }
